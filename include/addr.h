@@ -1,0 +1,27 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* addr: socket addresses: parsing "host:port" / "[v6]:port", formatting, comparing. */
+#ifndef WGLB_ADDR_H
+#define WGLB_ADDR_H
+
+#include <netinet/in.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+union sockaddr_any {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
+/* "[ipv6]:port" or "ipv4:port"; numeric only, no name lookups. */
+#define ADDR_STRLEN (INET6_ADDRSTRLEN + 16)
+
+int addr_parse(const char *s, union sockaddr_any *out);
+socklen_t addr_len(const union sockaddr_any *a);
+const char *addr_fmt(const union sockaddr_any *a, char buf[ADDR_STRLEN]);
+bool addr_equal(const union sockaddr_any *a, const union sockaddr_any *b);
+bool addr_is_wildcard(const union sockaddr_any *a);
+uint16_t addr_port(const union sockaddr_any *a);
+
+#endif

@@ -1,0 +1,62 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* conf: the INI configuration file parsed into an immutable struct conf. */
+#ifndef WGLB_CONF_H
+#define WGLB_CONF_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "addr.h"
+#include "log.h"
+#include "wg.h"
+
+#define CONF_MAX_LISTEN 16
+#define CONF_NAME_MAX 32
+
+enum backend_admin {
+	ADMIN_ENABLED,
+	ADMIN_DRAIN,
+	ADMIN_DISABLED,
+};
+const char *backend_admin_name(enum backend_admin a);
+int backend_admin_parse(const char *s, enum backend_admin *out);
+
+struct conf_backend {
+	char name[CONF_NAME_MAX + 1];
+	union sockaddr_any address;
+	unsigned weight;
+	enum backend_admin state;
+	int line;                       /* where its section starts */
+	int address_line;
+};
+
+struct conf {
+	char *path;
+	union sockaddr_any listen[CONF_MAX_LISTEN];
+	unsigned n_listen;
+	bool has_public_key;
+	uint8_t public_key[WG_KEY_LEN];
+	char *user;                     /* NULL: keep running as started */
+	enum log_level log_level;
+	double session_timeout;         /* seconds */
+	unsigned max_sessions;
+	struct conf_backend *backends;
+	unsigned n_backends;
+};
+
+/*
+ * Parse a file. On error every problem found is written to err as
+ * "FILE:LINE: message" lines and NULL is returned.
+ */
+struct conf *conf_load(const char *path, FILE *err);
+/* Same, reading from an open stream; name is used in messages. */
+struct conf *conf_load_stream(FILE *in, const char *name, FILE *err);
+void conf_free(struct conf *c);
+
+const struct conf_backend *conf_find_backend(const struct conf *c, const char *name);
+
+/* "500ms", "2s", "3m", "1h", "1d", or plain seconds. */
+int conf_parse_duration(const char *s, double *out);
+
+#endif

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* proxy: front sockets on the VIP, per-session upstream sockets, forwarding. */
+#ifndef WGLB_PROXY_H
+#define WGLB_PROXY_H
+
+#include <ev.h>
+#include <stdint.h>
+
+#include "backend.h"
+#include "conf.h"
+#include "session.h"
+#include "wg.h"
+
+struct proxy_stats {
+	uint64_t rx_packets, rx_bytes;       /* received from clients */
+	uint64_t tx_packets, tx_bytes;       /* sent to clients */
+	uint64_t sessions_created, sessions_expired, sessions_roamed;
+	uint64_t drops[DROP__COUNT];
+};
+
+struct proxy;
+
+struct proxy *proxy_new(struct ev_loop *loop, const struct conf *c, struct backend_set *bs);
+/* Bind the front sockets; 0 or -errno (already logged). */
+int proxy_listen(struct proxy *px);
+void proxy_start(struct proxy *px);
+void proxy_free(struct proxy *px);
+
+const struct proxy_stats *proxy_get_stats(const struct proxy *px);
+unsigned proxy_session_count(const struct proxy *px);
+/* Close every session of a backend (it was disabled); returns how many. */
+unsigned proxy_close_backend_sessions(struct proxy *px, const struct backend *be);
+void proxy_log_stats(const struct proxy *px);
+
+#endif

@@ -1,0 +1,105 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * session: one client endpoint bound to one backend. Two tables find a
+ * session: by client endpoint, and by the WireGuard indices its backend
+ * announced (so a roaming client is recognised). Expiry is a lazily
+ * maintained list: activity only stamps a time, the sweep moves or frees.
+ */
+#ifndef WGLB_SESSION_H
+#define WGLB_SESSION_H
+
+#include <ev.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "addr.h"
+#include "wg.h"
+
+struct backend;
+struct listener;
+
+/* previous, current and next keypair of a rekey, plus a backend-initiated one */
+#define SESSION_MAX_INDICES 4
+/* An index is useless once its keypair is past REJECT_AFTER_TIME (180 s). */
+#define SESSION_INDEX_LIFETIME 200.0
+/* idle sessions are looked at this many times per session_timeout */
+#define SESSION_EXPIRY_STEPS 16
+
+struct session_index {
+	uint32_t idx;
+	bool used;
+	ev_tstamp seen;
+	struct session *owner;
+	struct session_index *next;     /* hash chain */
+};
+
+struct session {
+	ev_io io;                       /* upstream socket, connected to be */
+	union sockaddr_any client;      /* endpoint as seen on the VIP */
+	struct listener *ls;            /* front socket it came in on */
+	union sockaddr_any local;       /* VIP address it was sent to (wildcard listeners) */
+	bool has_local;
+	struct backend *be;
+
+	ev_tstamp created, last_active, list_time;
+	struct session *ep_next;        /* endpoint hash chain */
+	struct session *exp_prev, *exp_next;
+
+	struct session_index bidx[SESSION_MAX_INDICES];
+
+	/* last initiation the client sent through this session */
+	uint32_t init_sender;
+	ev_tstamp init_time;
+	bool init_pending;              /* forwarded, no response yet */
+	uint8_t init_mac1[WG_MAC_LEN];
+	ev_tstamp cookie_time;          /* last cookie reply from be, 0 if none */
+
+	uint64_t tx_packets, tx_bytes;  /* client -> backend */
+	uint64_t rx_packets, rx_bytes;  /* backend -> client */
+};
+
+struct session_table;
+
+struct session_table *session_table_new(void);
+void session_table_free(struct session_table *t);
+unsigned session_table_count(const struct session_table *t);
+
+/* A zeroed session for client, stamped now; not yet in the table. */
+struct session *session_new(const union sockaddr_any *client, ev_tstamp now);
+void session_insert(struct session_table *t, struct session *s);
+/* Unlink from every table; the caller frees. */
+void session_remove(struct session_table *t, struct session *s);
+
+struct session *session_find_by_endpoint(const struct session_table *t,
+					 const union sockaddr_any *client);
+/*
+ * The session whose backend announced idx (and that is still fresh).
+ * NULL when none; *ambiguous is set when sessions of different backends
+ * hold it (index collision), in which case NULL is returned too.
+ */
+struct session *session_find_by_index(const struct session_table *t, uint32_t idx,
+				      ev_tstamp now, bool *ambiguous);
+/* Record an index announced by the session's backend (type 1 or 2 sender). */
+void session_add_index(struct session_table *t, struct session *s, uint32_t idx,
+		       ev_tstamp now);
+/* Forget every backend index (the session moved to another backend). */
+void session_clear_indices(struct session_table *t, struct session *s);
+
+static inline void session_touch(struct session *s, ev_tstamp now)
+{
+	s->last_active = now;
+}
+
+/*
+ * Call expire(s, arg) for every session idle for timeout seconds or more;
+ * expire must remove the session and free it. Cost is amortised O(1) per
+ * session per timeout period; a session goes at most timeout/16 late.
+ * Call it at least every timeout/16 seconds.
+ */
+void session_expire(struct session_table *t, ev_tstamp now, ev_tstamp timeout,
+		    void (*expire)(struct session *s, void *arg), void *arg);
+/* Visit every session (shutdown, stats); cb may remove and free s. */
+void session_foreach(struct session_table *t, void (*cb)(struct session *s, void *arg),
+		     void *arg);
+
+#endif

@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* addr: numeric socket addresses, "a.b.c.d:port" and "[v6]:port". */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "addr.h"
+
+static int parse_port(const char *s, uint16_t *port)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v == 0 || v > 65535)
+		return -EINVAL;
+	*port = (uint16_t)v;
+	return 0;
+}
+
+int addr_parse(const char *s, union sockaddr_any *out)
+{
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *colon;
+	uint16_t port;
+	size_t n;
+
+	memset(out, 0, sizeof *out);
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		n = (size_t)(close - s - 1);
+		if (n == 0 || n >= sizeof host)
+			return -EINVAL;
+		memcpy(host, s + 1, n);
+		host[n] = '\0';
+		if (parse_port(close + 2, &port))
+			return -EINVAL;
+		if (inet_pton(AF_INET6, host, &out->in6.sin6_addr) != 1)
+			return -EINVAL;
+		out->in6.sin6_family = AF_INET6;
+		out->in6.sin6_port = htons(port);
+		return 0;
+	}
+	colon = strchr(s, ':');
+	if (!colon || strchr(colon + 1, ':'))
+		return -EINVAL;        /* a bare IPv6 address needs brackets */
+	n = (size_t)(colon - s);
+	if (n == 0 || n >= sizeof host)
+		return -EINVAL;
+	memcpy(host, s, n);
+	host[n] = '\0';
+	if (parse_port(colon + 1, &port))
+		return -EINVAL;
+	if (inet_pton(AF_INET, host, &out->in.sin_addr) != 1)
+		return -EINVAL;
+	out->in.sin_family = AF_INET;
+	out->in.sin_port = htons(port);
+	return 0;
+}
+
+socklen_t addr_len(const union sockaddr_any *a)
+{
+	return a->sa.sa_family == AF_INET6 ? sizeof a->in6 : sizeof a->in;
+}
+
+const char *addr_fmt(const union sockaddr_any *a, char buf[ADDR_STRLEN])
+{
+	char host[INET6_ADDRSTRLEN];
+
+	switch (a->sa.sa_family) {
+	case AF_INET:
+		inet_ntop(AF_INET, &a->in.sin_addr, host, sizeof host);
+		snprintf(buf, ADDR_STRLEN, "%s:%u", host, ntohs(a->in.sin_port));
+		break;
+	case AF_INET6:
+		inet_ntop(AF_INET6, &a->in6.sin6_addr, host, sizeof host);
+		snprintf(buf, ADDR_STRLEN, "[%s]:%u", host, ntohs(a->in6.sin6_port));
+		break;
+	default:
+		snprintf(buf, ADDR_STRLEN, "(family %d)", a->sa.sa_family);
+	}
+	return buf;
+}
+
+bool addr_equal(const union sockaddr_any *a, const union sockaddr_any *b)
+{
+	if (a->sa.sa_family != b->sa.sa_family)
+		return false;
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_port == b->in.sin_port &&
+		       a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
+	if (a->sa.sa_family == AF_INET6)
+		return a->in6.sin6_port == b->in6.sin6_port &&
+		       a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
+		       memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
+	return false;
+}
+
+bool addr_is_wildcard(const union sockaddr_any *a)
+{
+	if (a->sa.sa_family == AF_INET)
+		return a->in.sin_addr.s_addr == htonl(INADDR_ANY);
+	if (a->sa.sa_family == AF_INET6)
+		return IN6_IS_ADDR_UNSPECIFIED(&a->in6.sin6_addr);
+	return false;
+}
+
+uint16_t addr_port(const union sockaddr_any *a)
+{
+	if (a->sa.sa_family == AF_INET)
+		return ntohs(a->in.sin_port);
+	if (a->sa.sa_family == AF_INET6)
+		return ntohs(a->in6.sin6_port);
+	return 0;
+}

@@ -1,0 +1,758 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * proxy: the data path. Front sockets receive from clients on the VIP in
+ * batches (recvmmsg); each datagram is classified, routed to its session
+ * and sent on the session's connected upstream socket, consecutive
+ * datagrams of one session in one sendmmsg. Replies arrive on the
+ * upstream socket and leave in one sendmmsg per wake-up from the exact
+ * VIP address the client used. No allocation per packet; sessions are
+ * allocated only when a handshake (or a roaming client) creates one.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "balance.h"
+#include "log.h"
+#include "proxy.h"
+
+#define BATCH 64
+#define BUF_SIZE 65536
+#define CTRL_SIZE CMSG_SPACE(sizeof(struct in6_pktinfo))
+#define FRONT_SOCKBUF (4 << 20)
+
+struct listener {
+	ev_io io;
+	struct proxy *px;
+	union sockaddr_any addr;
+	bool wildcard;
+};
+
+struct fwd {
+	struct session *s;
+	struct iovec iov;
+};
+
+struct proxy {
+	struct ev_loop *loop;
+	const struct conf *conf;
+	struct backend_set *bs;
+	struct session_table *st;
+	struct listener *ls;
+	unsigned n_ls;
+	ev_timer sweep;
+	struct proxy_stats stats;
+	bool check_mac1;
+	uint8_t mac1_key[WG_KEY_LEN];
+
+	/* receive batch, shared by every socket: one callback runs at a time */
+	uint8_t *bufs;
+	struct mmsghdr in[BATCH];
+	struct iovec in_iov[BATCH];
+	union sockaddr_any in_name[BATCH];
+	uint8_t in_ctrl[BATCH][CTRL_SIZE];
+
+	/* client -> backend datagrams of the current batch, in arrival order */
+	struct fwd fwd[BATCH];
+	unsigned n_fwd;
+
+	/* send batch */
+	struct mmsghdr out[BATCH];
+	uint8_t out_ctrl[BATCH][CTRL_SIZE];
+};
+
+static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents);
+
+static inline void drop(struct proxy *px, enum drop_reason r)
+{
+	px->stats.drops[r]++;
+}
+
+const struct proxy_stats *proxy_get_stats(const struct proxy *px)
+{
+	return &px->stats;
+}
+
+unsigned proxy_session_count(const struct proxy *px)
+{
+	return session_table_count(px->st);
+}
+
+/* ---- upstream sockets ---- */
+
+static int upstream_open(struct proxy *px, struct session *s, struct backend *be)
+{
+	int fd = socket(be->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, &be->addr.sa, addr_len(&be->addr)) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
+	s->io.data = px;
+	ev_io_start(px->loop, &s->io);
+	s->be = be;
+	be->sessions++;
+	return 0;
+}
+
+static void upstream_close(struct proxy *px, struct session *s)
+{
+	if (s->io.fd >= 0) {
+		ev_io_stop(px->loop, &s->io);
+		close(s->io.fd);
+		s->io.fd = -1;
+	}
+	if (s->be) {
+		s->be->sessions--;
+		s->be = NULL;
+	}
+}
+
+static void session_destroy(struct proxy *px, struct session *s)
+{
+	upstream_close(px, s);
+	session_remove(px->st, s);
+	free(s);
+}
+
+/* ---- client -> backend ---- */
+
+static void send_run(struct proxy *px, struct fwd *f, unsigned n)
+{
+	struct session *s = f[0].s;
+	unsigned done = 0;
+	bool retried = false;
+
+	for (unsigned i = 0; i < n; i++) {
+		memset(&px->out[i].msg_hdr, 0, sizeof px->out[i].msg_hdr);
+		px->out[i].msg_hdr.msg_iov = &f[i].iov;
+		px->out[i].msg_hdr.msg_iovlen = 1;
+	}
+	while (done < n) {
+		int r = sendmmsg(s->io.fd, px->out + done, n - done, MSG_DONTWAIT);
+
+		if (r < 0) {
+			/*
+			 * A pending ICMP error of the connected socket fails
+			 * one send and is then cleared: try once more.
+			 */
+			if ((errno == ECONNREFUSED || errno == EHOSTUNREACH ||
+			     errno == ENETUNREACH) && !retried) {
+				retried = true;
+				continue;
+			}
+			px->stats.drops[DROP_SEND] += n - done;
+			return;
+		}
+		for (int i = 0; i < r; i++) {
+			s->tx_packets++;
+			s->tx_bytes += f[done + i].iov.iov_len;
+			s->be->c.tx_packets++;
+			s->be->c.tx_bytes += f[done + i].iov.iov_len;
+		}
+		done += (unsigned)r;
+	}
+}
+
+static void flush_fwd(struct proxy *px)
+{
+	unsigned i = 0;
+
+	while (i < px->n_fwd) {
+		unsigned j = i + 1;
+
+		while (j < px->n_fwd && px->fwd[j].s == px->fwd[i].s)
+			j++;
+		send_run(px, px->fwd + i, j - i);
+		i = j;
+	}
+	px->n_fwd = 0;
+}
+
+static void queue_fwd(struct proxy *px, struct session *s, uint8_t *p, size_t len)
+{
+	px->fwd[px->n_fwd].s = s;
+	px->fwd[px->n_fwd].iov.iov_base = p;
+	px->fwd[px->n_fwd].iov.iov_len = len;
+	px->n_fwd++;
+}
+
+static void local_from_cmsg(struct msghdr *mh, struct session *s)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
+			struct in_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			memset(&s->local, 0, sizeof s->local);
+			s->local.in.sin_family = AF_INET;
+			s->local.in.sin_addr = pi.ipi_addr;
+			s->has_local = true;
+		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			struct in6_pktinfo pi;
+
+			memcpy(&pi, CMSG_DATA(c), sizeof pi);
+			memset(&s->local, 0, sizeof s->local);
+			s->local.in6.sin6_family = AF_INET6;
+			s->local.in6.sin6_addr = pi.ipi6_addr;
+			s->has_local = true;
+		}
+	}
+}
+
+static struct session *session_open(struct proxy *px, struct listener *ls,
+				    const union sockaddr_any *client, struct msghdr *mh,
+				    struct backend *be, ev_tstamp now)
+{
+	struct session *s;
+	int e;
+
+	if (session_table_count(px->st) >= px->conf->max_sessions) {
+		drop(px, DROP_SESSION_LIMIT);
+		return NULL;
+	}
+	s = session_new(client, now);
+	if (!s) {
+		drop(px, DROP_SOCKET);
+		return NULL;
+	}
+	e = upstream_open(px, s, be);
+	if (e < 0) {
+		char a[ADDR_STRLEN];
+
+		log_debug("session %s: upstream socket to %s: %s", addr_fmt(client, a), be->name,
+			  strerror(-e));
+		free(s);
+		drop(px, DROP_SOCKET);
+		return NULL;
+	}
+	s->ls = ls;
+	if (ls->wildcard)
+		local_from_cmsg(mh, s);
+	session_insert(px->st, s);
+	px->stats.sessions_created++;
+	return s;
+}
+
+/* Move a session to another backend: new socket, the old backend's indices forgotten. */
+static int session_move(struct proxy *px, struct session *s, struct backend *be)
+{
+	char a[ADDR_STRLEN];
+	const char *from = s->be ? s->be->name : "-";
+	int e;
+
+	log_info("session %s: moving from backend %s to %s", addr_fmt(&s->client, a), from,
+		 be->name);
+	upstream_close(px, s);
+	session_clear_indices(px->st, s);
+	s->cookie_time = 0;
+	e = upstream_open(px, s, be);
+	if (e < 0)
+		log_debug("session %s: upstream socket to %s: %s", a, be->name, strerror(-e));
+	return e;
+}
+
+static bool mac1_ok(struct proxy *px, enum wg_msg t, const uint8_t *p)
+{
+	return !px->check_mac1 || wg_mac1_valid(t, p, px->mac1_key);
+}
+
+/*
+ * A client initiation on a known session: the steering point of a rekey.
+ * Stay on the current backend (moving a healthy tunnel breaks the
+ * client's connections inside it) unless it may no longer take
+ * handshakes, or it left the previous initiation unanswered and sent no
+ * cookie reply (a cookie is only valid at the backend that issued it).
+ * Returns false when the datagram must be dropped.
+ */
+static bool steer_initiation(struct proxy *px, struct session *s, const uint8_t *p)
+{
+	const uint8_t *mac1 = p + wg_mac1_offset(WG_MSG_INITIATION);
+	struct backend *cur = s->be, *next;
+	bool unanswered = s->init_pending && s->cookie_time < s->init_time;
+
+	if (s->init_time > 0 && memcmp(mac1, s->init_mac1, WG_MAC_LEN) == 0) {
+		drop(px, DROP_DUPLICATE);
+		return false;
+	}
+	if (unanswered)
+		cur->c.handshakes_unanswered++;
+	if (!backend_eligible(cur) || unanswered) {
+		next = balance_pick(px->bs, cur);
+		if (!next) {
+			drop(px, DROP_NO_BACKEND);
+			return false;
+		}
+		if (next != cur) {
+			flush_fwd(px);
+			if (session_move(px, s, next) < 0) {
+				session_destroy(px, s);
+				drop(px, DROP_SOCKET);
+				return false;
+			}
+		}
+	}
+	return true;
+}
+
+static void note_initiation(struct session *s, const uint8_t *p, ev_tstamp now)
+{
+	s->init_sender = wg_sender_index(p);
+	s->init_time = now;
+	s->init_pending = true;
+	memcpy(s->init_mac1, p + wg_mac1_offset(WG_MSG_INITIATION), WG_MAC_LEN);
+	s->be->c.handshakes_forwarded++;
+}
+
+/* Unknown endpoint: a new handshake, or a roaming client recognised by index. */
+static struct session *route_new(struct proxy *px, struct listener *ls,
+				 const union sockaddr_any *client, struct msghdr *mh,
+				 enum wg_msg t, const uint8_t *p, ev_tstamp now)
+{
+	struct session *s, *old;
+	struct backend *be;
+	bool ambiguous;
+
+	if (t == WG_MSG_INITIATION) {
+		be = balance_pick(px->bs, NULL);
+		if (!be) {
+			drop(px, DROP_NO_BACKEND);
+			return NULL;
+		}
+		s = session_open(px, ls, client, mh, be, now);
+		if (s) {
+			char a[ADDR_STRLEN];
+
+			log_debug("session %s: new, backend %s", addr_fmt(client, a), be->name);
+		}
+		return s;
+	}
+
+	old = session_find_by_index(px->st, wg_receiver_index(t, p), now, &ambiguous);
+	if (!old) {
+		drop(px, ambiguous ? DROP_AMBIGUOUS : DROP_NO_SESSION);
+		return NULL;
+	}
+	/*
+	 * The datagram cannot be authenticated here, so the old session is
+	 * left alone: the new endpoint gets its own socket to the same
+	 * backend, which moves its endpoint only if the packet is genuine.
+	 */
+	s = session_open(px, ls, client, mh, old->be, now);
+	if (!s)
+		return NULL;
+	for (unsigned i = 0; i < SESSION_MAX_INDICES; i++)
+		if (old->bidx[i].used)
+			session_add_index(px->st, s, old->bidx[i].idx, old->bidx[i].seen);
+	px->stats.sessions_roamed++;
+	{
+		char a[ADDR_STRLEN], b[ADDR_STRLEN];
+
+		log_debug("session %s: roamed from %s, backend %s", addr_fmt(client, a),
+			  addr_fmt(&old->client, b), s->be->name);
+	}
+	return s;
+}
+
+static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct listener *ls = (struct listener *)w;
+	struct proxy *px = ls->px;
+	ev_tstamp now = ev_now(loop);
+	int n;
+
+	(void)revents;
+	for (int i = 0; i < BATCH; i++) {
+		struct msghdr *mh = &px->in[i].msg_hdr;
+
+		mh->msg_name = &px->in_name[i];
+		mh->msg_namelen = sizeof px->in_name[i];
+		mh->msg_iov = &px->in_iov[i];
+		mh->msg_iovlen = 1;
+		mh->msg_control = ls->wildcard ? px->in_ctrl[i] : NULL;
+		mh->msg_controllen = ls->wildcard ? CTRL_SIZE : 0;
+		mh->msg_flags = 0;
+	}
+	n = recvmmsg(ls->io.fd, px->in, BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			log_warn("recvmmsg on front socket");
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		struct msghdr *mh = &px->in[i].msg_hdr;
+		uint8_t *p = px->bufs + (size_t)i * BUF_SIZE;
+		size_t len = px->in[i].msg_len;
+		union sockaddr_any *client = &px->in_name[i];
+		enum drop_reason why;
+		enum wg_msg t;
+		struct session *s;
+
+		px->stats.rx_packets++;
+		px->stats.rx_bytes += len;
+		if (mh->msg_flags & MSG_TRUNC) {
+			drop(px, DROP_TRUNCATED);
+			continue;
+		}
+		t = wg_classify(p, len, &why);
+		if (t == WG_MSG_INVALID) {
+			drop(px, why);
+			continue;
+		}
+		if ((t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE) && !mac1_ok(px, t, p)) {
+			drop(px, DROP_BAD_MAC1);
+			continue;
+		}
+		s = session_find_by_endpoint(px->st, client);
+		if (s) {
+			if (t == WG_MSG_INITIATION && !steer_initiation(px, s, p))
+				continue;
+		} else {
+			s = route_new(px, ls, client, mh, t, p, now);
+			if (!s)
+				continue;
+		}
+		if (t == WG_MSG_INITIATION)
+			note_initiation(s, p, now);
+		session_touch(s, now);
+		queue_fwd(px, s, p, len);
+	}
+	flush_fwd(px);
+}
+
+/* ---- backend -> client ---- */
+
+static void fill_pktinfo(struct msghdr *mh, uint8_t *ctrl, const struct session *s)
+{
+	struct cmsghdr *c;
+
+	if (!s->has_local) {
+		mh->msg_control = NULL;
+		mh->msg_controllen = 0;
+		return;
+	}
+	memset(ctrl, 0, CTRL_SIZE);
+	mh->msg_control = ctrl;
+	if (s->local.sa.sa_family == AF_INET) {
+		struct in_pktinfo pi = { .ipi_spec_dst = s->local.in.sin_addr };
+
+		mh->msg_controllen = CMSG_SPACE(sizeof pi);
+		c = CMSG_FIRSTHDR(mh);
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof pi);
+		memcpy(CMSG_DATA(c), &pi, sizeof pi);
+	} else {
+		struct in6_pktinfo pi = { .ipi6_addr = s->local.in6.sin6_addr };
+
+		mh->msg_controllen = CMSG_SPACE(sizeof pi);
+		c = CMSG_FIRSTHDR(mh);
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof pi);
+		memcpy(CMSG_DATA(c), &pi, sizeof pi);
+	}
+}
+
+static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct session *s = (struct session *)w;
+	struct proxy *px = w->data;
+	struct backend *be = s->be;
+	ev_tstamp now = ev_now(loop);
+	unsigned k = 0, done = 0;
+	int n;
+
+	(void)revents;
+	for (int i = 0; i < BATCH; i++) {
+		struct msghdr *mh = &px->in[i].msg_hdr;
+
+		memset(mh, 0, sizeof *mh);
+		mh->msg_iov = &px->in_iov[i];
+		mh->msg_iovlen = 1;
+	}
+	n = recvmmsg(s->io.fd, px->in, BATCH, MSG_DONTWAIT, NULL);
+	if (n < 0) {
+		/* ECONNREFUSED and friends: an ICMP error for an earlier send */
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			log_debug("backend %s: recv: %s", be->name, strerror(errno));
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		uint8_t *p = px->bufs + (size_t)i * BUF_SIZE;
+		size_t len = px->in[i].msg_len;
+		struct msghdr *mh = &px->out[k].msg_hdr;
+		enum drop_reason why;
+		enum wg_msg t;
+
+		if (px->in[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			drop(px, DROP_TRUNCATED);
+			continue;
+		}
+		t = wg_classify(p, len, &why);
+		switch (t) {
+		case WG_MSG_INVALID:
+			drop(px, why);
+			continue;
+		case WG_MSG_RESPONSE:
+			session_add_index(px->st, s, wg_sender_index(p), now);
+			if (s->init_pending && wg_receiver_index(t, p) == s->init_sender) {
+				s->init_pending = false;
+				be->c.handshakes_completed++;
+			}
+			break;
+		case WG_MSG_INITIATION:
+			session_add_index(px->st, s, wg_sender_index(p), now);
+			be->c.backend_initiations++;
+			break;
+		case WG_MSG_COOKIE:
+			s->cookie_time = now;
+			be->c.cookie_replies++;
+			break;
+		case WG_MSG_DATA:
+			break;
+		}
+		memset(mh, 0, sizeof *mh);
+		mh->msg_name = &s->client;
+		mh->msg_namelen = addr_len(&s->client);
+		mh->msg_iov = &px->in_iov[i];
+		mh->msg_iovlen = 1;
+		px->in_iov[i].iov_len = len;
+		fill_pktinfo(mh, px->out_ctrl[k], s);
+		k++;
+	}
+	while (done < k) {
+		int r = sendmmsg(s->ls->io.fd, px->out + done, k - done, MSG_DONTWAIT);
+
+		if (r < 0) {
+			px->stats.drops[DROP_SEND] += k - done;
+			break;
+		}
+		for (int i = 0; i < r; i++) {
+			size_t len = px->out[done + i].msg_hdr.msg_iov->iov_len;
+
+			s->rx_packets++;
+			s->rx_bytes += len;
+			be->c.rx_packets++;
+			be->c.rx_bytes += len;
+			px->stats.tx_packets++;
+			px->stats.tx_bytes += len;
+		}
+		done += (unsigned)r;
+	}
+	/* restore the receive buffers' full size for the next batch */
+	for (int i = 0; i < n; i++)
+		px->in_iov[i].iov_len = BUF_SIZE;
+}
+
+/* ---- expiry ---- */
+
+static void expire_one(struct session *s, void *arg)
+{
+	struct proxy *px = arg;
+	char a[ADDR_STRLEN];
+
+	log_debug("session %s: expired (backend %s)", addr_fmt(&s->client, a),
+		  s->be ? s->be->name : "-");
+	px->stats.sessions_expired++;
+	session_destroy(px, s);
+}
+
+static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct proxy *px = w->data;
+
+	(void)revents;
+	session_expire(px->st, ev_now(loop), px->conf->session_timeout, expire_one, px);
+}
+
+/* ---- setup ---- */
+
+struct proxy *proxy_new(struct ev_loop *loop, const struct conf *c, struct backend_set *bs)
+{
+	struct proxy *px = calloc(1, sizeof *px);
+
+	if (!px)
+		return NULL;
+	px->loop = loop;
+	px->conf = c;
+	px->bs = bs;
+	px->st = session_table_new();
+	px->bufs = malloc((size_t)BATCH * BUF_SIZE);
+	px->ls = calloc(c->n_listen, sizeof *px->ls);
+	if (!px->st || !px->bufs || !px->ls) {
+		proxy_free(px);
+		return NULL;
+	}
+	for (int i = 0; i < BATCH; i++) {
+		px->in_iov[i].iov_base = px->bufs + (size_t)i * BUF_SIZE;
+		px->in_iov[i].iov_len = BUF_SIZE;
+	}
+	if (c->has_public_key) {
+		px->check_mac1 = true;
+		wg_mac1_key(px->mac1_key, c->public_key);
+	}
+	for (unsigned i = 0; i < c->n_listen; i++) {
+		ev_io_init(&px->ls[i].io, front_cb, -1, EV_READ);
+		px->ls[i].px = px;
+		px->ls[i].addr = c->listen[i];
+		px->ls[i].wildcard = addr_is_wildcard(&c->listen[i]);
+	}
+	px->n_ls = c->n_listen;
+	return px;
+}
+
+static int listener_bind(struct listener *ls)
+{
+	int fam = ls->addr.sa.sa_family, one = 1, size = FRONT_SOCKBUF, fd;
+	char a[ADDR_STRLEN];
+
+	addr_fmt(&ls->addr, a);
+	fd = socket(fam, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("listen %s: socket", a);
+		return -errno;
+	}
+	/* [::] and 0.0.0.0 on the same port are two sockets */
+	if (fam == AF_INET6 && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0)
+		goto fail;
+	if (ls->wildcard) {
+		if (fam == AF_INET && setsockopt(fd, IPPROTO_IP, IP_PKTINFO, &one, sizeof one) < 0)
+			goto fail;
+		if (fam == AF_INET6 &&
+		    setsockopt(fd, IPPROTO_IPV6, IPV6_RECVPKTINFO, &one, sizeof one) < 0)
+			goto fail;
+	}
+	/* bursts from many clients land here: ask for room (FORCE needs CAP_NET_ADMIN) */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+	if (bind(fd, &ls->addr.sa, addr_len(&ls->addr)) < 0)
+		goto fail;
+	ev_io_set(&ls->io, fd, EV_READ);
+	log_info("listening on %s", a);
+	return 0;
+fail:
+	log_warn("listen %s", a);
+	{
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
+}
+
+int proxy_listen(struct proxy *px)
+{
+	for (unsigned i = 0; i < px->n_ls; i++) {
+		int e = listener_bind(&px->ls[i]);
+
+		if (e < 0)
+			return e;
+	}
+	return 0;
+}
+
+void proxy_start(struct proxy *px)
+{
+	ev_tstamp step = px->conf->session_timeout / SESSION_EXPIRY_STEPS;
+
+	for (unsigned i = 0; i < px->n_ls; i++)
+		ev_io_start(px->loop, &px->ls[i].io);
+	if (step > 1.0)
+		step = 1.0;
+	ev_timer_init(&px->sweep, sweep_cb, step, step);
+	px->sweep.data = px;
+	ev_timer_start(px->loop, &px->sweep);
+}
+
+struct close_ctx {
+	struct proxy *px;
+	const struct backend *be;
+	unsigned n;
+};
+
+static void close_if_backend(struct session *s, void *arg)
+{
+	struct close_ctx *c = arg;
+
+	if (s->be == c->be) {
+		session_destroy(c->px, s);
+		c->n++;
+	}
+}
+
+unsigned proxy_close_backend_sessions(struct proxy *px, const struct backend *be)
+{
+	struct close_ctx c = { .px = px, .be = be };
+
+	session_foreach(px->st, close_if_backend, &c);
+	return c.n;
+}
+
+static void free_one(struct session *s, void *arg)
+{
+	session_destroy(arg, s);
+}
+
+void proxy_free(struct proxy *px)
+{
+	if (!px)
+		return;
+	ev_timer_stop(px->loop, &px->sweep);
+	if (px->st) {
+		session_foreach(px->st, free_one, px);
+		session_table_free(px->st);
+	}
+	for (unsigned i = 0; i < px->n_ls; i++) {
+		if (px->ls[i].io.fd >= 0) {
+			ev_io_stop(px->loop, &px->ls[i].io);
+			close(px->ls[i].io.fd);
+		}
+	}
+	free(px->ls);
+	free(px->bufs);
+	free(px);
+}
+
+void proxy_log_stats(const struct proxy *px)
+{
+	const struct proxy_stats *st = &px->stats;
+
+	log_notice("stats: rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu "
+		   "sessions=%u sessions_created=%llu sessions_roamed=%llu sessions_expired=%llu",
+		   (unsigned long long)st->rx_packets, (unsigned long long)st->rx_bytes,
+		   (unsigned long long)st->tx_packets, (unsigned long long)st->tx_bytes,
+		   session_table_count(px->st), (unsigned long long)st->sessions_created,
+		   (unsigned long long)st->sessions_roamed,
+		   (unsigned long long)st->sessions_expired);
+	for (int r = 0; r < DROP__COUNT; r++)
+		log_notice("stats: drop reason=%s count=%llu", drop_reason_name(r),
+			   (unsigned long long)st->drops[r]);
+	for (unsigned i = 0; i < px->bs->n; i++) {
+		const struct backend *b = px->bs->v[i];
+
+		log_notice("stats: backend %s health=%s admin=%s sessions=%u tx_packets=%llu "
+			   "tx_bytes=%llu rx_packets=%llu rx_bytes=%llu handshakes_forwarded=%llu "
+			   "handshakes_completed=%llu handshakes_unanswered=%llu",
+			   b->name, backend_health_name(b->health), backend_admin_name(b->admin),
+			   b->sessions, (unsigned long long)b->c.tx_packets,
+			   (unsigned long long)b->c.tx_bytes, (unsigned long long)b->c.rx_packets,
+			   (unsigned long long)b->c.rx_bytes,
+			   (unsigned long long)b->c.handshakes_forwarded,
+			   (unsigned long long)b->c.handshakes_completed,
+			   (unsigned long long)b->c.handshakes_unanswered);
+	}
+}
