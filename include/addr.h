@@ -17,6 +17,7 @@ union sockaddr_any {
 /* "[ipv6]:port" or "ipv4:port"; numeric only, no name lookups. */
 #define ADDR_STRLEN (INET6_ADDRSTRLEN + 16)
 
+/* 0, -ERANGE for a port outside 1..65535, -EINVAL for anything else. */
 int addr_parse(const char *s, union sockaddr_any *out);
 socklen_t addr_len(const union sockaddr_any *a);
 const char *addr_fmt(const union sockaddr_any *a, char buf[ADDR_STRLEN]);

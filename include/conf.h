@@ -22,6 +22,29 @@ enum backend_admin {
 const char *backend_admin_name(enum backend_admin a);
 int backend_admin_parse(const char *s, enum backend_admin *out);
 
+enum check_type {
+	CHECK_NONE,
+	CHECK_HANDSHAKE,
+};
+const char *check_type_name(enum check_type t);
+
+enum balance_policy {
+	POLICY_LEAST_LOAD,
+	POLICY_LEAST_SESSIONS,
+	POLICY_ROUND_ROBIN,
+	POLICY_HASH,
+};
+const char *balance_policy_name(enum balance_policy p);
+
+/* Health check settings: [health] defaults, overridable per backend. */
+struct conf_health {
+	enum check_type check;
+	double interval;                /* seconds between probes */
+	double timeout;                 /* seconds to wait for an answer */
+	unsigned rise;                  /* successes to go up */
+	unsigned fall;                  /* failures to go down */
+};
+
 struct conf_backend {
 	char name[CONF_NAME_MAX + 1];
 	union sockaddr_any address;
@@ -29,6 +52,8 @@ struct conf_backend {
 	enum backend_admin state;
 	int line;                       /* where its section starts */
 	int address_line;
+	struct conf_health health;
+	unsigned health_set;            /* bit per key given in the section */
 };
 
 struct conf {
@@ -41,6 +66,16 @@ struct conf {
 	enum log_level log_level;
 	double session_timeout;         /* seconds */
 	unsigned max_sessions;
+	enum balance_policy policy;
+
+	struct conf_health health;      /* defaults of [health] */
+	double slow_start;              /* seconds of ramp after a backend comes up; 0: off */
+	char *probe_key_file;
+	bool has_probe_key;
+	uint8_t probe_private_key[WG_KEY_LEN];
+	bool has_probe_psk;
+	uint8_t probe_psk[WG_KEY_LEN];
+
 	struct conf_backend *backends;
 	unsigned n_backends;
 };

@@ -19,8 +19,10 @@ static int parse_port(const char *s, uint16_t *port)
 		return -EINVAL;
 	errno = 0;
 	v = strtoul(s, &end, 10);
-	if (errno || *end || v == 0 || v > 65535)
+	if (*end)
 		return -EINVAL;
+	if (errno || v == 0 || v > 65535)
+		return -ERANGE;
 	*port = (uint16_t)v;
 	return 0;
 }
@@ -31,6 +33,7 @@ int addr_parse(const char *s, union sockaddr_any *out)
 	const char *colon;
 	uint16_t port;
 	size_t n;
+	int e;
 
 	memset(out, 0, sizeof *out);
 	if (*s == '[') {
@@ -43,10 +46,10 @@ int addr_parse(const char *s, union sockaddr_any *out)
 			return -EINVAL;
 		memcpy(host, s + 1, n);
 		host[n] = '\0';
-		if (parse_port(close + 2, &port))
-			return -EINVAL;
 		if (inet_pton(AF_INET6, host, &out->in6.sin6_addr) != 1)
 			return -EINVAL;
+		if ((e = parse_port(close + 2, &port)) < 0)
+			return e;
 		out->in6.sin6_family = AF_INET6;
 		out->in6.sin6_port = htons(port);
 		return 0;
@@ -59,10 +62,10 @@ int addr_parse(const char *s, union sockaddr_any *out)
 		return -EINVAL;
 	memcpy(host, s, n);
 	host[n] = '\0';
-	if (parse_port(colon + 1, &port))
-		return -EINVAL;
 	if (inet_pton(AF_INET, host, &out->in.sin_addr) != 1)
 		return -EINVAL;
+	if ((e = parse_port(colon + 1, &port)) < 0)
+		return e;
 	out->in.sin_family = AF_INET;
 	out->in.sin_port = htons(port);
 	return 0;

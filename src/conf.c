@@ -19,7 +19,9 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sodium.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 #include "conf.h"
 
@@ -29,17 +31,62 @@
 #define MAX_WEIGHT 1000u
 #define MAX_BACKENDS 4096u
 
-enum section { SEC_NONE, SEC_GLOBAL, SEC_BACKEND, SEC_IGNORED };
+#define DEFAULT_INTERVAL 2.0
+#define DEFAULT_TIMEOUT 1.0
+#define DEFAULT_RISE 2u
+#define DEFAULT_FALL 2u
+#define DEFAULT_SLOW_START 10.0
 
-enum gkey { G_LISTEN, G_PUBLIC_KEY, G_USER, G_LOG_LEVEL, G_SESSION_TIMEOUT, G_MAX_SESSIONS, G__N };
+enum section { SEC_NONE, SEC_GLOBAL, SEC_HEALTH, SEC_BACKEND, SEC_IGNORED };
+
+enum gkey {
+	G_LISTEN, G_PUBLIC_KEY, G_USER, G_LOG_LEVEL, G_SESSION_TIMEOUT, G_MAX_SESSIONS, G_POLICY,
+	G__N
+};
 static const char *const gkey_names[G__N] = {
-	"listen", "public_key", "user", "log_level", "session_timeout", "max_sessions",
+	"listen", "public_key", "user", "log_level", "session_timeout", "max_sessions", "policy",
+};
+
+/* keys of [health] that a backend may override come first */
+enum hkey {
+	H_CHECK, H_INTERVAL, H_TIMEOUT, H_RISE, H_FALL, H__BACKEND,
+	H_SLOW_START = H__BACKEND, H_PROBE_KEY, H_PROBE_PSK, H__N
+};
+static const char *const hkey_names[H__N] = {
+	"check", "interval", "timeout", "rise", "fall", "slow_start", "probe_private_key_file",
+	"probe_preshared_key_file",
 };
 
 enum bkey { B_ADDRESS, B_WEIGHT, B_STATE, B__N };
 static const char *const bkey_names[B__N] = { "address", "weight", "state" };
 
+static const char *const policy_names[] = {
+	[POLICY_LEAST_LOAD] = "least-load",
+	[POLICY_LEAST_SESSIONS] = "least-sessions",
+	[POLICY_ROUND_ROBIN] = "round-robin",
+	[POLICY_HASH] = "hash",
+};
+
+const char *balance_policy_name(enum balance_policy p)
+{
+	if ((unsigned)p > POLICY_HASH)
+		return "unknown";
+	return policy_names[p];
+}
+
+const char *check_type_name(enum check_type t)
+{
+	return t == CHECK_HANDSHAKE ? "handshake" : "none";
+}
+
+struct message {
+	int line;
+	char *text;
+};
+
 struct parser {
+	struct message *msgs;
+	unsigned n_msgs, cap_msgs;
 	FILE *in;
 	const char *name;
 	FILE *err;
@@ -53,25 +100,60 @@ struct parser {
 	int sec_line;
 	int global_line;
 	int gkey_line[G__N];
+	int health_line;
+	int hkey_line[H__N];
 	int bkey_line[B__N];
+	int bhkey_line[H__BACKEND];
 	unsigned cap_backends;
 };
 
 static void perr(struct parser *p, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
+/* Messages are kept and printed in line order once the whole file is read. */
 static void perr(struct parser *p, int line, const char *fmt, ...)
 {
+	struct message *m;
 	va_list ap;
 
 	p->errors++;
-	if (!p->err)
-		return;
-	fprintf(p->err, "%s:%d: ", p->name, line);
+	if (p->n_msgs == p->cap_msgs) {
+		unsigned cap = p->cap_msgs ? 2 * p->cap_msgs : 16;
+
+		m = realloc(p->msgs, cap * sizeof *m);
+		if (!m)
+			return;
+		p->msgs = m;
+		p->cap_msgs = cap;
+	}
+	m = &p->msgs[p->n_msgs];
 	va_start(ap, fmt);
-	vfprintf(p->err, fmt, ap);
+	if (vasprintf(&m->text, fmt, ap) >= 0) {
+		m->line = line;
+		p->n_msgs++;
+	}
 	va_end(ap);
-	fputc('\n', p->err);
+}
+
+static void print_messages(struct parser *p)
+{
+	/* a stable insertion sort: messages of one line keep the order they were found in */
+	for (unsigned i = 0; i < p->n_msgs; i++)
+		for (unsigned j = i + 1; j < p->n_msgs; j++)
+			if (p->msgs[j].line < p->msgs[i].line) {
+				struct message t = p->msgs[j];
+
+				memmove(p->msgs + i + 1, p->msgs + i, (j - i) * sizeof t);
+				p->msgs[i] = t;
+			}
+	for (unsigned i = 0; i < p->n_msgs; i++) {
+		if (p->err)
+			fprintf(p->err, "%s:%d: %s\n", p->name, p->msgs[i].line, p->msgs[i].text);
+		free(p->msgs[i].text);
+	}
+	free(p->msgs);
+	p->msgs = NULL;
+	p->n_msgs = p->cap_msgs = 0;
 }
 
 static const char *const admin_names[] = {
@@ -106,14 +188,23 @@ int conf_parse_duration(const char *s, double *out)
 	} units[] = {
 		{ "ms", 0.001 }, { "s", 1 }, { "m", 60 }, { "h", 3600 }, { "d", 86400 }, { "", 1 },
 	};
-	char *end;
-	double v;
+	const char *end = s;
+	double v = 0, scale = 1;
 
-	if (!isdigit((unsigned char)*s))
+	/* digits with an optional fraction: no sign, exponent or hex (strtod takes those) */
+	if (!isdigit((unsigned char)*end))
 		return -EINVAL;
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno || !isfinite(v))
+	for (; isdigit((unsigned char)*end); end++)
+		v = v * 10 + (*end - '0');
+	if (*end == '.') {
+		if (!isdigit((unsigned char)end[1]))
+			return -EINVAL;
+		for (end++; isdigit((unsigned char)*end); end++) {
+			scale /= 10;
+			v += (*end - '0') * scale;
+		}
+	}
+	if (!isfinite(v))
 		return -EINVAL;
 	for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
 		if (strcmp(end, units[i].unit) == 0) {
@@ -122,6 +213,13 @@ int conf_parse_duration(const char *s, double *out)
 		}
 	}
 	return -EINVAL;
+}
+
+/* Why an address is not one: the same words for listen and backend addresses. */
+static const char *addr_problem(int e)
+{
+	return e == -ERANGE ? "the port must be 1 to 65535"
+			    : "expected IPV4:PORT or [IPV6]:PORT, numeric";
 }
 
 static int parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
@@ -209,6 +307,8 @@ static void begin_backend(struct parser *p, const char *name)
 	p->sec = SEC_BACKEND;
 	for (int i = 0; i < B__N; i++)
 		p->bkey_line[i] = 0;
+	for (int i = 0; i < H__BACKEND; i++)
+		p->bhkey_line[i] = 0;
 }
 
 /* A section header line, "[...]" possibly followed by a comment. */
@@ -240,6 +340,17 @@ static void section_line(struct parser *p, char *s)
 		}
 		p->global_line = p->line;
 		p->sec = SEC_GLOBAL;
+		return;
+	}
+	if (strcmp(name, "health") == 0) {
+		if (p->health_line) {
+			perr(p, p->line, "duplicate [health] section (first at line %d)",
+			     p->health_line);
+			p->sec = SEC_IGNORED;
+			return;
+		}
+		p->health_line = p->line;
+		p->sec = SEC_HEALTH;
 		return;
 	}
 	if (strncmp(name, "backend", 7) == 0 && (name[7] == '\0' || isspace((unsigned char)name[7]))) {
@@ -276,12 +387,13 @@ static char *reader(char *str, int num, void *stream)
 	if (p->line == 1 && (unsigned char)s[0] == 0xef && (unsigned char)s[1] == 0xbb &&
 	    (unsigned char)s[2] == 0xbf)
 		s += 3;
-	if ((size_t)n + 2 > (size_t)num) {
-		perr(p, p->line, "line too long (at most %d characters)", num - 3);
+	if (strlen(p->buf) != (size_t)n) {
+		perr(p, p->line, "NUL byte in line");
 		goto blank;
 	}
-	if (strlen(s) != strlen(p->buf) - (size_t)(s - p->buf)) {
-		perr(p, p->line, "NUL byte in line");
+	/* inih needs room for the line, "\r\n" and the terminating NUL */
+	if ((size_t)n + 3 > (size_t)num) {
+		perr(p, p->line, "line too long (at most %d characters)", num - 3);
 		goto blank;
 	}
 	{
@@ -299,17 +411,25 @@ static char *reader(char *str, int num, void *stream)
 			goto pass;
 		}
 		{
-			size_t k = strcspn(t, "=:");
+			/*
+			 * The separator is '=' (inih would also take ':', which
+			 * turns "listen 192.0.2.1:51820" into a strange key), and
+			 * it must come before any inline comment.
+			 */
+			size_t k = strcspn(t, "=:;");
 			char *e = t + k;
 
-			if (*e == '\0') {
-				perr(p, p->line, "expected \"key = value\", got \"%s\"", trim(t));
+			if (*e != '=') {
+				char shown[256];
+
+				snprintf(shown, sizeof shown, "%s", t);
+				perr(p, p->line, "expected \"key = value\", got \"%s\"", trim(shown));
 				goto blank;
 			}
 			while (e > t && isspace((unsigned char)e[-1]))
 				e--;
 			if (e == t) {
-				perr(p, p->line, "missing key name before '%c'", t[k]);
+				perr(p, p->line, "missing key name before '='");
 				goto blank;
 			}
 		}
@@ -336,15 +456,18 @@ static void global_listen(struct parser *p, const char *value)
 {
 	struct conf *c = p->c;
 	char tmp[1024], *save = NULL, *tok;
+	unsigned seen = 0;
 
 	snprintf(tmp, sizeof tmp, "%s", value);
 	for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		seen++;
 		union sockaddr_any a;
 		char fmt[ADDR_STRLEN];
 
-		if (addr_parse(tok, &a)) {
-			perr(p, p->line,
-			     "bad listen address \"%s\" (expected IPV4:PORT or [IPV6]:PORT)", tok);
+		int e = addr_parse(tok, &a);
+
+		if (e < 0) {
+			perr(p, p->line, "bad listen address \"%s\" (%s)", tok, addr_problem(e));
 			continue;
 		}
 		for (unsigned i = 0; i < c->n_listen; i++) {
@@ -361,6 +484,8 @@ static void global_listen(struct parser *p, const char *value)
 		c->listen[c->n_listen++] = a;
 next:;
 	}
+	if (!seen)
+		perr(p, p->line, "listen: no address in \"%s\"", value);
 }
 
 static void global_key(struct parser *p, const char *key, const char *value)
@@ -423,8 +548,132 @@ static void global_key(struct parser *p, const char *key, const char *value)
 			perr(p, p->line, "bad max_sessions \"%s\" (1 to %u)", value,
 			     MAX_MAX_SESSIONS);
 		break;
+	case G_POLICY: {
+		unsigned i;
+
+		for (i = 0; i <= POLICY_HASH; i++)
+			if (strcmp(value, policy_names[i]) == 0)
+				break;
+		if (i > POLICY_HASH)
+			perr(p, p->line,
+			     "bad policy \"%s\" (least-load, least-sessions, round-robin or hash)",
+			     value);
+		else
+			c->policy = (enum balance_policy)i;
+		break;
+	}
 	case G__N:
 		break;
+	}
+}
+
+/* A key a backend may override; false if the value is bad (reported). */
+static bool health_value(struct parser *p, enum hkey k, const char *value, struct conf_health *h)
+{
+	double d;
+
+	switch (k) {
+	case H_CHECK:
+		if (strcmp(value, "handshake") == 0)
+			h->check = CHECK_HANDSHAKE;
+		else if (strcmp(value, "none") == 0)
+			h->check = CHECK_NONE;
+		else
+			break;
+		return true;
+	case H_INTERVAL:
+	case H_TIMEOUT:
+		if (conf_parse_duration(value, &d) || d < 0.1 || d > 3600) {
+			perr(p, p->line, "bad %s \"%s\" (a duration from 100ms to 1h)",
+			     hkey_names[k], value);
+			return false;
+		}
+		if (k == H_INTERVAL)
+			h->interval = d;
+		else
+			h->timeout = d;
+		return true;
+	case H_RISE:
+	case H_FALL:
+		if (parse_uint(value, 1, 100, k == H_RISE ? &h->rise : &h->fall)) {
+			perr(p, p->line, "bad %s \"%s\" (1 to 100)", hkey_names[k], value);
+			return false;
+		}
+		return true;
+	default:
+		break;
+	}
+	perr(p, p->line, "bad check \"%s\" (handshake or none)", value);
+	return false;
+}
+
+/*
+ * Read a 32-byte key in wg's base64 format from a file that only its
+ * owner may read, as ssh insists for private keys.
+ */
+static void key_file(struct parser *p, const char *path, uint8_t key[WG_KEY_LEN], bool *has)
+{
+	char buf[128];
+	struct stat st;
+	size_t n;
+	FILE *f = fopen(path, "re");
+
+	if (!f) {
+		perr(p, p->line, "cannot open key file %s: %s", path, strerror(errno));
+		return;
+	}
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+		perr(p, p->line, "key file %s is accessible by group or others (mode %04o): "
+			"chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+		fclose(f);
+		return;
+	}
+	n = fread(buf, 1, sizeof buf - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' '))
+		buf[--n] = '\0';
+	if (wg_key_from_base64(key, buf))
+		perr(p, p->line, "key file %s does not hold a key as printed by wg genkey", path);
+	else
+		*has = true;
+	sodium_memzero(buf, sizeof buf);
+}
+
+static void health_key(struct parser *p, const char *key, const char *value)
+{
+	struct conf *c = p->c;
+	enum hkey k;
+
+	for (k = 0; k < H__N; k++)
+		if (strcmp(key, hkey_names[k]) == 0)
+			break;
+	if (k == H__N) {
+		perr(p, p->line, "unknown key \"%s\" in [health]", key);
+		return;
+	}
+	if (!once(p, &p->hkey_line[k], key))
+		return;
+	switch (k) {
+	case H_SLOW_START:
+		if (strcmp(value, "0") != 0 &&
+		    (conf_parse_duration(value, &c->slow_start) || c->slow_start > 3600)) {
+			perr(p, p->line, "bad slow_start \"%s\" (0, or a duration up to 1h)", value);
+			return;
+		}
+		if (strcmp(value, "0") == 0)
+			c->slow_start = 0;
+		return;
+	case H_PROBE_KEY:
+		free(c->probe_key_file);
+		c->probe_key_file = strdup(value);
+		key_file(p, value, c->probe_private_key, &c->has_probe_key);
+		return;
+	case H_PROBE_PSK:
+		key_file(p, value, c->probe_psk, &c->has_probe_psk);
+		return;
+	default:
+		health_value(p, k, value, &c->health);
 	}
 }
 
@@ -437,21 +686,36 @@ static void backend_key(struct parser *p, const char *key, const char *value)
 		if (strcmp(key, bkey_names[k]) == 0)
 			break;
 	if (k == B__N) {
+		for (enum hkey h = 0; h < H__BACKEND; h++) {
+			if (strcmp(key, hkey_names[h]) == 0) {
+				if (once(p, &p->bhkey_line[h], key) &&
+				    health_value(p, h, value, &b->health))
+					b->health_set |= 1u << h;
+				return;
+			}
+		}
 		perr(p, p->line, "unknown key \"%s\" in [backend %s]", key, b->name);
 		return;
 	}
 	if (!once(p, &p->bkey_line[k], key))
 		return;
 	switch (k) {
-	case B_ADDRESS:
+	case B_ADDRESS: {
+		int e = addr_parse(value, &b->address);
+
 		b->address_line = p->line;
-		if (addr_parse(value, &b->address) || addr_is_wildcard(&b->address)) {
+		if (e < 0) {
+			b->address.sa.sa_family = AF_UNSPEC;
+			perr(p, p->line, "bad backend address \"%s\" (%s)", value,
+			     addr_problem(e));
+		} else if (addr_is_wildcard(&b->address)) {
 			b->address.sa.sa_family = AF_UNSPEC;
 			perr(p, p->line,
-			     "bad backend address \"%s\" (expected IPV4:PORT or [IPV6]:PORT)",
+			     "bad backend address \"%s\" (a wildcard address cannot be a backend)",
 			     value);
 		}
 		break;
+	}
 	case B_WEIGHT:
 		if (parse_uint(value, 1, MAX_WEIGHT, &b->weight))
 			perr(p, p->line, "bad weight \"%s\" (1 to %u)", value, MAX_WEIGHT);
@@ -470,6 +734,8 @@ static int handler(void *user, const char *section, const char *name, const char
 	struct parser *p = user;
 
 	(void)section;  /* the reader already knows which section we are in */
+	if (p->sec == SEC_IGNORED)
+		return 1;       /* its header was reported; its keys would only add noise */
 	if (!*value) {
 		perr(p, p->line, "empty value for \"%s\"", name);
 		return 1;
@@ -481,6 +747,9 @@ static int handler(void *user, const char *section, const char *name, const char
 	case SEC_GLOBAL:
 		global_key(p, name, value);
 		break;
+	case SEC_HEALTH:
+		health_key(p, name, value);
+		break;
 	case SEC_BACKEND:
 		backend_key(p, name, value);
 		break;
@@ -490,12 +759,53 @@ static int handler(void *user, const char *section, const char *name, const char
 	return 1;       /* errors are counted here, not by inih */
 }
 
+/*
+ * Backends inherit every health key they did not set from [health], which
+ * may come after them in the file. The check defaults to a handshake when
+ * the probe has a key, else none.
+ */
+static void resolve_health(struct parser *p)
+{
+	struct conf *c = p->c;
+
+	if (!p->hkey_line[H_CHECK])
+		c->health.check = c->has_probe_key ? CHECK_HANDSHAKE : CHECK_NONE;
+	for (unsigned i = 0; i < c->n_backends; i++) {
+		struct conf_backend *b = &c->backends[i];
+		struct conf_health h = c->health;
+
+		if (b->health_set & (1u << H_CHECK))
+			h.check = b->health.check;
+		if (b->health_set & (1u << H_INTERVAL))
+			h.interval = b->health.interval;
+		if (b->health_set & (1u << H_TIMEOUT))
+			h.timeout = b->health.timeout;
+		if (b->health_set & (1u << H_RISE))
+			h.rise = b->health.rise;
+		if (b->health_set & (1u << H_FALL))
+			h.fall = b->health.fall;
+		b->health = h;
+		if (h.check == CHECK_HANDSHAKE && !c->has_probe_key && !p->hkey_line[H_PROBE_KEY])
+			perr(p, b->line,
+			     "backend \"%s\": check = handshake needs probe_private_key_file in [health]",
+			     b->name);
+		if (h.check == CHECK_HANDSHAKE && !c->has_public_key && !p->gkey_line[G_PUBLIC_KEY])
+			perr(p, b->line,
+			     "backend \"%s\": check = handshake needs public_key in [global]",
+			     b->name);
+		if (h.timeout > h.interval)
+			perr(p, b->line, "backend \"%s\": timeout %gs is longer than interval %gs",
+			     b->name, h.timeout, h.interval);
+	}
+}
+
 static void check_whole(struct parser *p)
 {
 	struct conf *c = p->c;
 	char fmt[ADDR_STRLEN];
 	int end = p->line ? p->line : 1;
 
+	resolve_health(p);
 	if (!p->global_line)
 		perr(p, end, "missing [global] section");
 	else if (c->n_listen == 0 && !p->gkey_line[G_LISTEN])
@@ -513,7 +823,7 @@ static void check_whole(struct parser *p)
 			continue;       /* reported on its own line */
 		for (unsigned j = 0; j < i; j++) {
 			if (addr_equal(&c->backends[j].address, &b->address)) {
-				perr(p, b->line,
+				perr(p, b->address_line,
 				     "backend \"%s\" has the same address %s as backend \"%s\"",
 				     b->name, addr_fmt(&b->address, fmt), c->backends[j].name);
 				break;
@@ -537,18 +847,37 @@ struct conf *conf_load_stream(FILE *in, const char *name, FILE *err)
 	c->log_level = LOG_LVL_INFO;
 	c->session_timeout = DEFAULT_SESSION_TIMEOUT;
 	c->max_sessions = DEFAULT_MAX_SESSIONS;
+	c->policy = POLICY_LEAST_LOAD;
+	c->health.interval = DEFAULT_INTERVAL;
+	c->health.timeout = DEFAULT_TIMEOUT;
+	c->health.rise = DEFAULT_RISE;
+	c->health.fall = DEFAULT_FALL;
+	c->slow_start = DEFAULT_SLOW_START;
 	p.c = c;
 
-	ini_allow_multiline = false;    /* an indented line is an error, not a continuation */
+	/* an indented line is a line of its own, never the continuation of a value */
+	ini_allow_multiline = false;
+	errno = 0;
 	rc = ini_parse_stream(reader, &p, handler, &p);
 	free(p.buf);
+	if (ferror(in)) {
+		/* nothing else said about a file that could not be read is useful */
+		int e = errno ? errno : EIO;
+
+		for (unsigned i = 0; i < p.n_msgs; i++)
+			free(p.msgs[i].text);
+		free(p.msgs);
+		if (err)
+			fprintf(err, "%s: cannot read: %s\n", name, strerror(e));
+		conf_free(c);
+		return NULL;
+	}
 	if (rc > 0 && p.errors == 0)
 		perr(&p, rc, "syntax error");
 	else if (rc < 0)
 		perr(&p, p.line, "cannot parse (error %d)", rc);
-	if (ferror(in))
-		perr(&p, p.line, "read error");
 	check_whole(&p);
+	print_messages(&p);
 	if (p.errors) {
 		conf_free(c);
 		return NULL;
@@ -577,7 +906,9 @@ void conf_free(struct conf *c)
 		return;
 	free(c->path);
 	free(c->user);
+	free(c->probe_key_file);
 	free(c->backends);
+	sodium_memzero(c, sizeof *c);
 	free(c);
 }
 
