@@ -1,0 +1,566 @@
+# shellcheck shell=bash
+# tests/e2e/lib.sh: network-namespace topology helpers for wglb end-to-end
+# tests, benchmarks and the demo. Source it from bash; it sets no shell
+# options of its own.
+#
+# Topology (every name carries a per-run id, so runs never collide):
+#
+#   client ns  --veth--+                         +--veth-- backend ns
+#   (wireguard-go,     |  lb ns                  |  (wireguard-go, shared key K,
+#    own key, peer K   +- br "brc" VIP ... "brb" +   tunnel 10.77.0.1, iperf3 -s)
+#    endpoint = VIP)      wglbd listens :51820
+#
+#   client side  10.200.0.0/24      fd42:6c62:0:0::/64   VIP .1 / ::1
+#   backend side 10.200.1.0/24      fd42:6c62:0:1::/64   lb  .1 / ::1
+#   tunnel       10.77.0.0/24       fd42:6c62:77::/64    every backend is .1 / ::1,
+#                                                        client number k is .(10+k)
+#
+# All addresses live inside namespaces this library creates; no traffic
+# leaves them. Every wait loop is bounded.
+#
+# Main entry points (see each function for details):
+#   e2e_require_root_and_tools   exit 77 unless root and the tools exist
+#   e2e_init                     run id, work dir, cleanup trap
+#   e2e_lb_ns                    the middle namespace with both bridges
+#   e2e_add_backend NAME         backend namespace + wireguard-go + iperf3
+#   e2e_add_client NAME [v4|v6|direct:BACKEND|direct6:BACKEND]
+#   e2e_write_conf FILE [LINE...] wglbd config for the backends added so far
+#   e2e_start_wglbd CONF         wglbd in the lb ns, waits until it listens
+#   e2e_wglbd_stats              SIGUSR1, prints the fresh "stats:" lines
+#   e2e_handshake_of BACKEND CLIENT, e2e_serving_backend CLIENT, ...
+
+E2E_PORT=51820
+E2E_VIP4=10.200.0.1
+E2E_VIP6=fd42:6c62::1
+E2E_LB_B4=10.200.1.1
+E2E_LB_B6=fd42:6c62:0:1::1
+E2E_TUN4=10.77.0.1
+E2E_TUN6=fd42:6c62:77::1
+: "${E2E_IPERF_SERVERS:=4}"        # iperf3 servers per backend (ports 5201..)
+: "${E2E_VERBOSE:=0}"
+
+E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+E2E_PIDS=()                 # every background process this run started
+E2E_NAMESPACES=()           # every namespace this run created
+E2E_IFACES=()               # every wireguard-go interface (for the .sock files)
+E2E_BACKENDS=()             # backend names in creation order
+E2E_CLIENTS=()              # client names in creation order
+declare -A E2E_NS=()        # name -> namespace
+declare -A E2E_IF=()        # name -> wireguard interface
+declare -A E2E_IDX=()       # name -> number (backends and clients count apart)
+declare -A E2E_ADDR4=()     # name -> veth IPv4 address
+declare -A E2E_ADDR6=()     # name -> veth IPv6 address
+declare -A E2E_TADDR4=()    # client name -> tunnel IPv4 address
+declare -A E2E_PUB=()       # client name -> public key
+declare -A E2E_PORTOF=()    # client name -> WireGuard listen port
+declare -A E2E_WGPID=()     # name -> wireguard-go pid
+E2E_WGLBD_PID=
+E2E_WGLBD_LOG=
+E2E_LAST_PID=
+
+e2e_log() { printf '%s %s\n' "$(date +%T)" "$*"; }
+e2e_debug() { [ "$E2E_VERBOSE" = 1 ] && e2e_log "debug: $*"; return 0; }
+
+# e2e_check MESSAGE: announce one assertion.
+e2e_check() { e2e_log "CHECK: $*"; }
+e2e_pass() { e2e_log "  ok: $*"; }
+
+# e2e_fail MESSAGE: print diagnostics and end the script with status 1.
+e2e_fail() {
+	e2e_log "FAIL: $*" >&2
+	e2e_diag >&2
+	exit 1
+}
+
+# e2e_skip MESSAGE: exit 77, automake's "skipped".
+e2e_skip() {
+	e2e_log "SKIP: $*" >&2
+	exit 77
+}
+
+e2e_require_root_and_tools() {
+	local t missing=()
+	[ "$(id -u)" = 0 ] || e2e_skip "needs root (network namespaces, TUN devices)"
+	for t in "$@" wireguard-go wg ip ping iperf3 tcpdump ss timeout python3; do
+		command -v "$t" >/dev/null 2>&1 || missing+=("$t")
+	done
+	[ ${#missing[@]} -eq 0 ] || e2e_skip "missing tools: ${missing[*]}"
+	[ -c /dev/net/tun ] || e2e_skip "missing /dev/net/tun (needed by wireguard-go)"
+}
+
+# e2e_find_wglbd: sets WGLBD to the wglbd binary. Order: $WGLBD,
+# $abs_top_builddir/wglbd, $top_builddir/wglbd, ../../wglbd next to this file.
+e2e_find_wglbd() {
+	local c
+	if [ -n "${WGLBD:-}" ]; then
+		:
+	elif [ -n "${abs_top_builddir:-}" ]; then
+		WGLBD=$abs_top_builddir/wglbd
+	elif [ -n "${top_builddir:-}" ]; then
+		WGLBD=$top_builddir/wglbd
+	else
+		WGLBD=$E2E_LIB_DIR/../../wglbd
+		for c in "$E2E_LIB_DIR/../../wglbd" "$E2E_LIB_DIR/../../src/wglbd"; do
+			if [ -x "$c" ]; then WGLBD=$c; break; fi
+		done
+	fi
+	case $WGLBD in /*) ;; *) WGLBD=$(pwd)/$WGLBD ;; esac
+	[ -x "$WGLBD" ] || return 1
+	return 0
+}
+
+e2e_init() {
+	local pidhex
+	pidhex=$(printf '%x' "$$")
+	# <= 6 hex digits of pid + 2 random: interface names "w<run>b<k>" stay <= 15
+	E2E_RUN=$(printf '%s%02x' "${pidhex: -6}" $((RANDOM % 256)))
+	E2E_NS_LB=wglb-$E2E_RUN-lb
+	E2E_DIR=$(mktemp -d "${TMPDIR:-/tmp}/wglb-e2e-$E2E_RUN.XXXXXX") ||
+		{ echo "cannot create work dir" >&2; exit 1; }
+	trap 'e2e_cleanup' EXIT
+	trap 'exit 130' INT
+	trap 'exit 143' TERM
+	(umask 077 && wg genkey >"$E2E_DIR/server.key") || e2e_fail "wg genkey"
+	E2E_SRV_PUB=$(wg pubkey <"$E2E_DIR/server.key")
+	e2e_debug "run id $E2E_RUN, work dir $E2E_DIR"
+}
+
+# e2e_bg NS LOGFILE CMD...: start CMD in namespace NS in the background,
+# remember its pid (also in E2E_LAST_PID). "ip netns exec" execs CMD, so the
+# pid is CMD's own.
+e2e_bg() {
+	local ns=$1 log=$2
+	shift 2
+	ip netns exec "$ns" "$@" </dev/null >"$log" 2>&1 &
+	E2E_LAST_PID=$!
+	E2E_PIDS+=("$E2E_LAST_PID")
+}
+
+# e2e_stop_pid PID: TERM, then KILL after ~2 s. Only pids we started.
+e2e_stop_pid() {
+	local pid=$1
+	kill -0 "$pid" 2>/dev/null || return 0
+	kill -TERM "$pid" 2>/dev/null
+	for _ in $(seq 1 20); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+e2e_cleanup() {
+	local rc=$? pid ns ifc p
+	trap - EXIT INT TERM
+	for pid in "${E2E_PIDS[@]}"; do
+		kill -TERM "$pid" 2>/dev/null
+	done
+	for pid in "${E2E_PIDS[@]}"; do
+		e2e_stop_pid "$pid"
+	done
+	# Anything still inside our own namespaces (children of what we started)
+	for ns in "${E2E_NAMESPACES[@]}"; do
+		for p in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$p" 2>/dev/null
+		done
+	done
+	for ns in "${E2E_NAMESPACES[@]}"; do
+		ip netns del "$ns" 2>/dev/null
+	done
+	for ifc in "${E2E_IFACES[@]}"; do
+		rm -f "/var/run/wireguard/$ifc.sock"
+	done
+	if [ -n "${E2E_DIR:-}" ] && [ -d "$E2E_DIR" ]; then
+		if [ "$rc" = 0 ] || [ "$rc" = 77 ]; then
+			[ "${E2E_KEEP:-0}" = 1 ] || rm -rf "$E2E_DIR"
+		else
+			echo "e2e: logs kept in $E2E_DIR" >&2
+		fi
+	fi
+	exit "$rc"
+}
+
+# e2e_netns NAME: create a namespace with lo up and no IPv6 DAD delays.
+e2e_netns() {
+	local ns=$1
+	ip netns add "$ns" || e2e_fail "ip netns add $ns"
+	E2E_NAMESPACES+=("$ns")
+	ip -n "$ns" link set lo up
+	# shellcheck disable=SC2016
+	ip netns exec "$ns" sh -c '
+		for k in all default; do
+			echo 0 >/proc/sys/net/ipv6/conf/$k/accept_dad
+			echo 0 >/proc/sys/net/ipv6/conf/$k/dad_transmits
+		done' 2>/dev/null
+	return 0
+}
+
+# e2e_lb_ns: the balancer's namespace. Bridge "brc" faces the clients and
+# carries the VIPs; bridge "brb" faces the backends.
+e2e_lb_ns() {
+	local ns=$E2E_NS_LB
+	e2e_netns "$ns"
+	ip -n "$ns" link add brc type bridge forward_delay 0 stp_state 0 || e2e_fail "bridge brc"
+	ip -n "$ns" link add brb type bridge forward_delay 0 stp_state 0 || e2e_fail "bridge brb"
+	ip -n "$ns" addr add "$E2E_VIP4/24" dev brc
+	ip -n "$ns" addr add "$E2E_VIP6/64" dev brc nodad
+	ip -n "$ns" addr add "$E2E_LB_B4/24" dev brb
+	ip -n "$ns" addr add "$E2E_LB_B6/64" dev brb nodad
+	ip -n "$ns" link set brc up
+	ip -n "$ns" link set brb up
+}
+
+# e2e_lb_routing on|off: let the lb namespace route between clients and
+# backends (only needed when a client talks to a backend directly).
+e2e_lb_routing() {
+	local v=0
+	[ "$1" = on ] && v=1
+	ip netns exec "$E2E_NS_LB" sh -c "
+		echo $v >/proc/sys/net/ipv4/ip_forward
+		echo $v >/proc/sys/net/ipv6/conf/all/forwarding"
+}
+
+# e2e_veth NS LBNAME BRIDGE: veth pair, "eth0" in NS, LBNAME in the lb ns
+# enslaved to BRIDGE.
+e2e_veth() {
+	local ns=$1 lbname=$2 br=$3
+	ip -n "$E2E_NS_LB" link add "$lbname" type veth peer name eth0 netns "$ns" ||
+		e2e_fail "veth $lbname"
+	ip -n "$E2E_NS_LB" link set "$lbname" master "$br"
+	ip -n "$E2E_NS_LB" link set "$lbname" up
+	ip -n "$ns" link set eth0 up
+}
+
+# e2e_start_wg NAME NS IF: start wireguard-go for IF inside NS and wait for
+# its control socket.
+e2e_start_wg() {
+	local name=$1 ns=$2 ifc=$3
+	E2E_IFACES+=("$ifc")
+	e2e_bg "$ns" "$E2E_DIR/wg-$name.log" env LOG_LEVEL="${E2E_WG_LOG_LEVEL:-error}" \
+		wireguard-go -f "$ifc"
+	E2E_WGPID[$name]=$E2E_LAST_PID
+	for _ in $(seq 1 50); do
+		[ -S "/var/run/wireguard/$ifc.sock" ] && ip -n "$ns" link show "$ifc" >/dev/null 2>&1 &&
+			return 0
+		kill -0 "${E2E_WGPID[$name]}" 2>/dev/null ||
+			e2e_fail "wireguard-go for $name exited: $(cat "$E2E_DIR/wg-$name.log")"
+		sleep 0.1
+	done
+	e2e_fail "wireguard-go for $name did not create $ifc within 5 s"
+}
+
+# e2e_wg NAME ARGS...: run "wg ARGS" against NAME's namespace.
+e2e_wg() {
+	local name=$1
+	shift
+	ip netns exec "${E2E_NS[$name]}" wg "$@"
+}
+
+# e2e_add_backend NAME: namespace, veth to the lb ns (10.200.1.(10+k),
+# fd42:6c62:0:1::(10+k)), wireguard-go with the shared key on port 51820,
+# tunnel address 10.77.0.1/24 + fd42:6c62:77::1/64, every known client as a
+# peer, and iperf3 servers on the tunnel address, ports 5201..
+e2e_add_backend() {
+	local name=$1 k ns ifc c p
+	k=$((${#E2E_BACKENDS[@]} + 1))
+	ns=wglb-$E2E_RUN-$name
+	ifc=w${E2E_RUN}b$k
+	E2E_BACKENDS+=("$name")
+	E2E_NS[$name]=$ns
+	E2E_IF[$name]=$ifc
+	E2E_IDX[$name]=$k
+	E2E_ADDR4[$name]=10.200.1.$((10 + k))
+	E2E_ADDR6[$name]=fd42:6c62:0:1::$((10 + k))
+	e2e_netns "$ns"
+	e2e_veth "$ns" "vb$k" brb
+	ip -n "$ns" addr add "${E2E_ADDR4[$name]}/24" dev eth0
+	ip -n "$ns" addr add "${E2E_ADDR6[$name]}/64" dev eth0 nodad
+	ip -n "$ns" route add 10.200.0.0/16 via "$E2E_LB_B4"
+	ip -n "$ns" -6 route add fd42:6c62::/48 via "$E2E_LB_B6"
+	e2e_start_wg "$name" "$ns" "$ifc"
+	e2e_wg "$name" set "$ifc" private-key "$E2E_DIR/server.key" listen-port "$E2E_PORT" ||
+		e2e_fail "wg set on backend $name"
+	for c in "${E2E_CLIENTS[@]}"; do
+		e2e_backend_add_client_peer "$name" "$c"
+	done
+	ip -n "$ns" addr add "$E2E_TUN4/24" dev "$ifc"
+	ip -n "$ns" addr add "$E2E_TUN6/64" dev "$ifc" nodad
+	ip -n "$ns" link set "$ifc" up || e2e_fail "link up $ifc"
+	for p in $(seq 5201 $((5200 + E2E_IPERF_SERVERS))); do
+		e2e_bg "$ns" "$E2E_DIR/iperf3-$name-$p.log" iperf3 -s -B "$E2E_TUN4" -p "$p"
+	done
+	e2e_debug "backend $name: ns $ns if $ifc ${E2E_ADDR4[$name]} ${E2E_ADDR6[$name]}"
+}
+
+e2e_backend_add_client_peer() {
+	local b=$1 c=$2 k=${E2E_IDX[$2]}
+	e2e_wg "$b" set "${E2E_IF[$b]}" peer "${E2E_PUB[$c]}" \
+		allowed-ips "10.77.0.$((10 + k))/32,fd42:6c62:77::$((10 + k))/128" ||
+		e2e_fail "adding client $c to backend $b"
+}
+
+# e2e_client_endpoint SPEC: v4 (default), v6, direct:BACKEND, direct6:BACKEND
+e2e_client_endpoint() {
+	case ${1:-v4} in
+	v4) echo "$E2E_VIP4:$E2E_PORT" ;;
+	v6) echo "[$E2E_VIP6]:$E2E_PORT" ;;
+	direct:*) echo "${E2E_ADDR4[${1#direct:}]}:$E2E_PORT" ;;
+	direct6:*) echo "[${E2E_ADDR6[${1#direct6:}]}]:$E2E_PORT" ;;
+	*) e2e_fail "unknown client endpoint spec $1" ;;
+	esac
+}
+
+# e2e_add_client NAME [SPEC]: namespace, veth to the lb ns (10.200.0.(10+k),
+# fd42:6c62::(10+k)), its own key, listen port 40000+k, tunnel address
+# 10.77.0.(10+k)/24, one peer (the shared public key) whose endpoint is the
+# VIP (SPEC v4 or v6) or a backend directly (direct:BACKEND, which needs
+# "e2e_lb_routing on"). Every backend gets this client as a peer.
+e2e_add_client() {
+	local name=$1 spec=${2:-v4} k ns ifc b ep
+	k=$((${#E2E_CLIENTS[@]} + 1))
+	ns=wglb-$E2E_RUN-$name
+	ifc=w${E2E_RUN}c$k
+	E2E_CLIENTS+=("$name")
+	E2E_NS[$name]=$ns
+	E2E_IF[$name]=$ifc
+	E2E_IDX[$name]=$k
+	E2E_ADDR4[$name]=10.200.0.$((10 + k))
+	E2E_ADDR6[$name]=fd42:6c62::$((10 + k))
+	E2E_TADDR4[$name]=10.77.0.$((10 + k))
+	E2E_PORTOF[$name]=$((40000 + k))
+	(umask 077 && wg genkey >"$E2E_DIR/$name.key") || e2e_fail "wg genkey"
+	E2E_PUB[$name]=$(wg pubkey <"$E2E_DIR/$name.key")
+	e2e_netns "$ns"
+	e2e_veth "$ns" "vc$k" brc
+	ip -n "$ns" addr add "${E2E_ADDR4[$name]}/24" dev eth0
+	ip -n "$ns" addr add "${E2E_ADDR6[$name]}/64" dev eth0 nodad
+	ip -n "$ns" route add 10.200.0.0/16 via "$E2E_VIP4"
+	ip -n "$ns" -6 route add fd42:6c62::/48 via "$E2E_VIP6"
+	e2e_start_wg "$name" "$ns" "$ifc"
+	ep=$(e2e_client_endpoint "$spec")
+	e2e_wg "$name" set "$ifc" private-key "$E2E_DIR/$name.key" \
+		listen-port "${E2E_PORTOF[$name]}" \
+		peer "$E2E_SRV_PUB" endpoint "$ep" \
+		allowed-ips "10.77.0.0/24,fd42:6c62:77::/64" ||
+		e2e_fail "wg set on client $name"
+	ip -n "$ns" addr add "${E2E_TADDR4[$name]}/24" dev "$ifc"
+	ip -n "$ns" addr add "fd42:6c62:77::$((10 + k))/64" dev "$ifc" nodad
+	ip -n "$ns" link set "$ifc" up || e2e_fail "link up $ifc"
+	for b in "${E2E_BACKENDS[@]}"; do
+		e2e_backend_add_client_peer "$b" "$name"
+	done
+	e2e_debug "client $name: ns $ns if $ifc endpoint $ep"
+}
+
+# e2e_client_set_port CLIENT PORT: change the client's WireGuard listen port
+# (a NAT rebinding, as the balancer sees it).
+e2e_client_set_port() {
+	e2e_wg "$1" set "${E2E_IF[$1]}" listen-port "$2" || return 1
+	E2E_PORTOF[$1]=$2
+}
+
+# e2e_kill_backend_wg BACKEND: stop the backend's wireguard-go (failover).
+e2e_kill_backend_wg() {
+	e2e_stop_pid "${E2E_WGPID[$1]}"
+}
+
+# e2e_ns_exec NAME CMD...: run CMD in NAME's namespace (lb for the balancer).
+e2e_ns_exec() {
+	local name=$1 ns
+	shift
+	if [ "$name" = lb ]; then ns=$E2E_NS_LB; else ns=${E2E_NS[$name]}; fi
+	ip netns exec "$ns" "$@"
+}
+
+# e2e_ping CLIENT [COUNT [WAIT [TARGET]]]: ping through the tunnel.
+e2e_ping() {
+	local c=$1 n=${2:-3} w=${3:-2} target=${4:-$E2E_TUN4}
+	ip netns exec "${E2E_NS[$c]}" ping -n -q -c "$n" -W "$w" -i 0.2 "$target" >/dev/null 2>&1
+}
+
+# e2e_ping_retry CLIENT TRIES: first handshake may take a retry.
+e2e_ping_retry() {
+	local c=$1 tries=${2:-3}
+	for _ in $(seq 1 "$tries"); do
+		e2e_ping "$c" 3 2 && return 0
+	done
+	return 1
+}
+
+# e2e_handshake_of BACKEND CLIENT: unix time of the last handshake the
+# backend completed with CLIENT (0 if none or the backend is gone).
+e2e_handshake_of() {
+	local b=$1 c=$2 t
+	t=$(e2e_wg "$b" show "${E2E_IF[$b]}" latest-handshakes 2>/dev/null |
+		awk -v k="${E2E_PUB[$c]}" '$1 == k { print $2 }')
+	echo "${t:-0}"
+}
+
+# e2e_client_handshake CLIENT: the client's own last handshake time (0: none).
+e2e_client_handshake() {
+	local t
+	t=$(e2e_wg "$1" show "${E2E_IF[$1]}" latest-handshakes 2>/dev/null | awk '{ print $2 }')
+	echo "${t:-0}"
+}
+
+# e2e_backend_endpoint BACKEND CLIENT: where the backend sends CLIENT's packets.
+e2e_backend_endpoint() {
+	e2e_wg "$1" show "${E2E_IF[$1]}" endpoints 2>/dev/null |
+		awk -v k="${E2E_PUB[$2]}" '$1 == k { print $2 }'
+}
+
+# e2e_serving_backend CLIENT: the backend with the newest handshake for
+# CLIENT, or nothing.
+e2e_serving_backend() {
+	local c=$1 b t best='' bt=0
+	for b in "${E2E_BACKENDS[@]}"; do
+		t=$(e2e_handshake_of "$b" "$c")
+		if [ "$t" -gt "$bt" ]; then bt=$t; best=$b; fi
+	done
+	echo "$best"
+}
+
+# e2e_clients_of BACKEND: clients with a non-zero handshake on BACKEND.
+e2e_clients_of() {
+	local b=$1 c found=()
+	for c in "${E2E_CLIENTS[@]}"; do
+		[ "$(e2e_handshake_of "$b" "$c")" != 0 ] && found+=("$c")
+	done
+	echo "${found[*]}"
+}
+
+# e2e_iperf CLIENT [ARGS...]: iperf3 client through the tunnel, JSON on
+# stdout. The port is picked from the client number.
+e2e_iperf() {
+	local c=$1 port
+	shift
+	port=$((5201 + (${E2E_IDX[$c]} - 1) % E2E_IPERF_SERVERS))
+	ip netns exec "${E2E_NS[$c]}" timeout 60 iperf3 -c "$E2E_TUN4" -p "$port" -J "$@"
+}
+
+# e2e_iperf_field FILE FIELD: from iperf3 -J output: bytes or bps (received).
+e2e_iperf_field() {
+	python3 - "$1" "$2" <<'EOF'
+import json, sys
+try:
+    d = json.load(open(sys.argv[1]))
+    s = d["end"]["sum_received"]
+    print(int(s["bytes"] if sys.argv[2] == "bytes" else s["bits_per_second"]))
+except Exception:
+    print(0)
+EOF
+}
+
+# e2e_write_conf FILE [LINE...]: a wglbd config listening on both VIPs'
+# wildcards with mac1 checking on, one section per backend added so far.
+# Extra LINEs go into [global]. E2E_BACKEND_V6="b3 ..." gives those
+# backends their IPv6 address.
+e2e_write_conf() {
+	local f=$1 b addr l
+	shift
+	{
+		echo "; generated by tests/e2e/lib.sh, run $E2E_RUN"
+		echo "[global]"
+		echo "listen = 0.0.0.0:$E2E_PORT"
+		echo "listen = [::]:$E2E_PORT"
+		echo "public_key = $E2E_SRV_PUB"
+		echo "log_level = ${E2E_WGLBD_LOG_LEVEL:-info}"
+		for l in "$@"; do echo "$l"; done
+		for b in "${E2E_BACKENDS[@]}"; do
+			addr=${E2E_ADDR4[$b]}:$E2E_PORT
+			case " ${E2E_BACKEND_V6:-} " in
+			*" $b "*) addr=[${E2E_ADDR6[$b]}]:$E2E_PORT ;;
+			esac
+			echo
+			echo "[backend $b]"
+			echo "address = $addr"
+		done
+	} >"$f"
+}
+
+# e2e_start_wglbd CONF: wglbd in the lb namespace, stderr to
+# $E2E_DIR/wglbd.log; waits (5 s at most) until UDP port 51820 is bound.
+e2e_start_wglbd() {
+	local conf=$1
+	if ! e2e_find_wglbd; then
+		e2e_fail "wglbd binary not found (tried $WGLBD); build it or set WGLBD"
+	fi
+	if ! "$WGLBD" -t -c "$conf" >"$E2E_DIR/wglbd-t.log" 2>&1; then
+		e2e_fail "wglbd -t rejects the generated config: $(cat "$E2E_DIR/wglbd-t.log")"
+	fi
+	E2E_WGLBD_LOG=$E2E_DIR/wglbd.log
+	# shellcheck disable=SC2086
+	e2e_bg "$E2E_NS_LB" "$E2E_WGLBD_LOG" "$WGLBD" ${E2E_WGLBD_ARGS:-} -c "$conf"
+	E2E_WGLBD_PID=$E2E_LAST_PID
+	for _ in $(seq 1 50); do
+		kill -0 "$E2E_WGLBD_PID" 2>/dev/null ||
+			e2e_fail "wglbd exited at start-up: $(tail -n 20 "$E2E_WGLBD_LOG")"
+		if ip netns exec "$E2E_NS_LB" ss -Hlun "sport = :$E2E_PORT" 2>/dev/null | grep -q .; then
+			e2e_debug "wglbd pid $E2E_WGLBD_PID listening"
+			return 0
+		fi
+		sleep 0.1
+	done
+	e2e_fail "wglbd did not bind UDP $E2E_PORT within 5 s: $(tail -n 20 "$E2E_WGLBD_LOG")"
+}
+
+e2e_wglbd_alive() {
+	[ -n "$E2E_WGLBD_PID" ] && kill -0 "$E2E_WGLBD_PID" 2>/dev/null
+}
+
+# e2e_wglbd_stats: SIGUSR1 to wglbd, wait until its "stats:" burst is in
+# the log (3 s at most), print those lines from "stats:" on.
+e2e_wglbd_stats() {
+	local before n prev=-1 new
+	e2e_wglbd_alive || return 1
+	before=$(wc -l <"$E2E_WGLBD_LOG")
+	kill -USR1 "$E2E_WGLBD_PID" || return 1
+	for _ in $(seq 1 30); do
+		sleep 0.1
+		n=$(tail -n +"$((before + 1))" "$E2E_WGLBD_LOG" | grep -c 'stats: ')
+		if [ "$n" -gt 0 ] && [ "$n" = "$prev" ]; then break; fi
+		prev=$n
+	done
+	new=$(tail -n +"$((before + 1))" "$E2E_WGLBD_LOG" | sed -n 's/^.*\(stats: \)/\1/p')
+	[ -n "$new" ] || return 1
+	printf '%s\n' "$new"
+}
+
+# Readers of e2e_wglbd_stats output (pass the text as $1).
+# e2e_stat_global TEXT KEY, e2e_stat_drop TEXT REASON, e2e_stat_backend TEXT NAME KEY
+e2e_stat_global() {
+	printf '%s\n' "$1" | grep -E '^stats: rx_packets=' | tail -n 1 |
+		tr ' ' '\n' | sed -n "s/^$2=//p"
+}
+e2e_stat_drop() {
+	local v
+	v=$(printf '%s\n' "$1" | grep -E "^stats: drop reason=$2 " | tail -n 1 |
+		sed -n 's/.* count=\([0-9]*\).*/\1/p')
+	echo "${v:-}"
+}
+e2e_stat_backend() {
+	printf '%s\n' "$1" | grep -E "^stats: backend $2 " | tail -n 1 |
+		tr ' ' '\n' | sed -n "s/^$3=//p"
+}
+
+# e2e_diag: what a failing test prints.
+e2e_diag() {
+	local n
+	echo "---- diagnostics (run $E2E_RUN, dir $E2E_DIR) ----"
+	for n in "${E2E_BACKENDS[@]}" "${E2E_CLIENTS[@]}"; do
+		echo "-- wg show on $n (${E2E_IF[$n]})"
+		e2e_wg "$n" show "${E2E_IF[$n]}" 2>&1 | sed 's/^/   /'
+	done
+	if [ -n "$E2E_WGLBD_LOG" ] && [ -f "$E2E_WGLBD_LOG" ]; then
+		if e2e_wglbd_alive; then
+			echo "-- wglbd (pid $E2E_WGLBD_PID) alive"
+		else
+			echo "-- wglbd is NOT running"
+		fi
+		echo "-- last 40 lines of $E2E_WGLBD_LOG"
+		tail -n 40 "$E2E_WGLBD_LOG" | sed 's/^/   /'
+	fi
+	echo "---- end of diagnostics ----"
+}
