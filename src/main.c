@@ -15,6 +15,7 @@
 
 #include "backend.h"
 #include "conf.h"
+#include "health.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -23,6 +24,7 @@ struct daemon {
 	struct conf *conf;
 	struct backend_set backends;
 	struct proxy *proxy;
+	struct health *health;
 	ev_signal sigterm, sigint, sigusr1, sighup;
 };
 
@@ -137,7 +139,11 @@ static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 			log_notice("reload: backend %s disabled: closed %u sessions", b->name,
 				   proxy_close_backend_sessions(d->proxy, b));
 		b->admin = cb->state;
+		b->check = cb->health;
+		health_backend_changed(d->health, b);
 	}
+	d->backends.policy = nc->policy;
+	d->backends.slow_start = nc->slow_start;
 	for (unsigned i = 0; i < nc->n_backends; i++)
 		if (!backend_find(&d->backends, nc->backends[i].name))
 			log_warnx("reload: new backend %s needs a restart", nc->backends[i].name);
@@ -233,17 +239,22 @@ int main(int argc, char **argv)
 	}
 	if (proxy_listen(d.proxy) < 0)
 		goto out;
+	d.health = health_new(d.loop, d.conf, &d.backends);
+	if (!d.health)
+		goto out;
 	raise_nofile(d.conf->max_sessions);
 	if (d.conf->user && drop_privileges(d.conf->user) < 0)
 		goto out;
 	signals_start(&d);
 	proxy_start(d.proxy);
-	log_notice("ready");
+	health_start(d.health);
+	log_notice("ready: policy %s", balance_policy_name(d.conf->policy));
 	ev_run(d.loop, 0);
 	proxy_log_stats(d.proxy);
 	signals_stop(&d);
 	status = 0;
 out:
+	health_free(d.health);
 	proxy_free(d.proxy);
 	backend_set_free(&d.backends);
 	if (d.loop)

@@ -131,9 +131,11 @@ static void session_destroy(struct proxy *px, struct session *s)
 static void send_run(struct proxy *px, struct fwd *f, unsigned n)
 {
 	struct session *s = f[0].s;
+
 	unsigned done = 0;
 	bool retried = false;
 
+	s->be->last_tx = ev_now(px->loop);
 	for (unsigned i = 0; i < n; i++) {
 		memset(&px->out[i].msg_hdr, 0, sizeof px->out[i].msg_hdr);
 		px->out[i].msg_hdr.msg_iov = &f[i].iov;
@@ -276,7 +278,8 @@ static bool mac1_ok(struct proxy *px, enum wg_msg t, const uint8_t *p)
  * cookie reply (a cookie is only valid at the backend that issued it).
  * Returns false when the datagram must be dropped.
  */
-static bool steer_initiation(struct proxy *px, struct session *s, const uint8_t *p)
+static bool steer_initiation(struct proxy *px, struct session *s, const uint8_t *p,
+			     ev_tstamp now)
 {
 	const uint8_t *mac1 = p + wg_mac1_offset(WG_MSG_INITIATION);
 	struct backend *cur = s->be, *next;
@@ -286,10 +289,12 @@ static bool steer_initiation(struct proxy *px, struct session *s, const uint8_t 
 		drop(px, DROP_DUPLICATE);
 		return false;
 	}
-	if (unanswered)
+	if (unanswered) {
 		cur->c.handshakes_unanswered++;
+		backend_suspect(px->bs, cur, "client initiation unanswered");
+	}
 	if (!backend_eligible(cur) || unanswered) {
-		next = balance_pick(px->bs, cur);
+		next = balance_pick(px->bs, &s->client, cur, now);
 		if (!next) {
 			drop(px, DROP_NO_BACKEND);
 			return false;
@@ -325,7 +330,7 @@ static struct session *route_new(struct proxy *px, struct listener *ls,
 	bool ambiguous;
 
 	if (t == WG_MSG_INITIATION) {
-		be = balance_pick(px->bs, NULL);
+		be = balance_pick(px->bs, client, NULL, now);
 		if (!be) {
 			drop(px, DROP_NO_BACKEND);
 			return NULL;
@@ -416,7 +421,7 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		s = session_find_by_endpoint(px->st, client);
 		if (s) {
-			if (t == WG_MSG_INITIATION && !steer_initiation(px, s, p))
+			if (t == WG_MSG_INITIATION && !steer_initiation(px, s, p, now))
 				continue;
 		} else {
 			s = route_new(px, ls, client, mh, t, p, now);
@@ -519,6 +524,8 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		case WG_MSG_COOKIE:
 			s->cookie_time = now;
 			be->c.cookie_replies++;
+			be->overloaded_until = now + BACKEND_OVERLOAD_HOLD;
+			backend_suspect(px->bs, be, "cookie reply: under load");
 			break;
 		case WG_MSG_DATA:
 			break;
@@ -532,6 +539,8 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		fill_pktinfo(mh, px->out_ctrl[k], s);
 		k++;
 	}
+	if (n > 0)
+		be->last_rx = now;
 	while (done < k) {
 		int r = sendmmsg(s->ls->io.fd, px->out + done, k - done, MSG_DONTWAIT);
 
