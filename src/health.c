@@ -96,9 +96,14 @@ static void set_health(struct health *h, struct backend *b, enum backend_health 
 				b->probe->ever_up = true;
 		}
 	}
-	log_msg(lvl, "backend %s: %s -> %s (%s%s%s)", b->name, backend_health_name(b->health),
-		backend_health_name(state), health_reason_name(reason), detail ? ": " : "",
-		detail ? detail : "");
+	if (b->health == state)
+		log_msg(lvl, "backend %s: still %s, now because of %s%s%s", b->name,
+			backend_health_name(state), health_reason_name(reason), detail ? ": " : "",
+			detail ? detail : "");
+	else
+		log_msg(lvl, "backend %s: %s -> %s (%s%s%s)", b->name,
+			backend_health_name(b->health), backend_health_name(state),
+			health_reason_name(reason), detail ? ": " : "", detail ? detail : "");
 	b->health = state;
 	b->reason = reason;
 }
@@ -131,7 +136,8 @@ void health_report(struct health *h, struct backend *b, enum probe_result r, con
 		if (b->health == HEALTH_DOWN && b->route_ok && b->admin != ADMIN_DISABLED &&
 		    (b->reason == REASON_INIT || p->ok_streak >= b->check.rise))
 			set_health(h, b, HEALTH_UP, REASON_NONE,
-				   r == PROBE_COOKIE ? "alive, under load" : NULL);
+				   r == PROBE_COOKIE ? "cookie reply: alive, under load"
+						     : "handshake probe answered");
 		break;
 	case PROBE_NO_RESPONSE:
 	case PROBE_REFUSED:

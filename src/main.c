@@ -17,6 +17,7 @@
 #include "conf.h"
 #include "health.h"
 #include "log.h"
+#include "netmon.h"
 #include "proxy.h"
 
 struct daemon {
@@ -25,6 +26,7 @@ struct daemon {
 	struct backend_set backends;
 	struct proxy *proxy;
 	struct health *health;
+	struct netmon *netmon;
 	ev_signal sigterm, sigint, sigusr1, sighup;
 };
 
@@ -242,11 +244,17 @@ int main(int argc, char **argv)
 	d.health = health_new(d.loop, d.conf, &d.backends);
 	if (!d.health)
 		goto out;
+	d.netmon = netmon_new(d.loop, &d.backends, d.health);
+	if (!d.netmon)
+		goto out;
 	raise_nofile(d.conf->max_sessions);
 	if (d.conf->user && drop_privileges(d.conf->user) < 0)
 		goto out;
 	signals_start(&d);
 	proxy_start(d.proxy);
+	/* a failing netlink socket costs route tracking, not the service */
+	if (netmon_start(d.netmon) < 0)
+		log_warnx("netmon: route and link events are not tracked");
 	health_start(d.health);
 	log_notice("ready: policy %s", balance_policy_name(d.conf->policy));
 	ev_run(d.loop, 0);
@@ -254,6 +262,7 @@ int main(int argc, char **argv)
 	signals_stop(&d);
 	status = 0;
 out:
+	netmon_free(d.netmon);
 	health_free(d.health);
 	proxy_free(d.proxy);
 	backend_set_free(&d.backends);

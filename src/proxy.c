@@ -753,10 +753,11 @@ void proxy_log_stats(const struct proxy *px)
 	for (unsigned i = 0; i < px->bs->n; i++) {
 		const struct backend *b = px->bs->v[i];
 
-		log_notice("stats: backend %s health=%s admin=%s sessions=%u tx_packets=%llu "
+		log_notice("stats: backend %s health=%s reason=%s admin=%s sessions=%u tx_packets=%llu "
 			   "tx_bytes=%llu rx_packets=%llu rx_bytes=%llu handshakes_forwarded=%llu "
 			   "handshakes_completed=%llu handshakes_unanswered=%llu",
-			   b->name, backend_health_name(b->health), backend_admin_name(b->admin),
+			   b->name, backend_health_name(b->health), health_reason_name(b->reason),
+			   backend_admin_name(b->admin),
 			   b->sessions, (unsigned long long)b->c.tx_packets,
 			   (unsigned long long)b->c.tx_bytes, (unsigned long long)b->c.rx_packets,
 			   (unsigned long long)b->c.rx_bytes,
