@@ -150,6 +150,9 @@ int wg_key_from_base64(uint8_t key[WG_KEY_LEN], const char *b64)
 
 	if (strlen(b64) != 44)
 		return -EINVAL;
+	/* libsodium 1.0.18 decodes some bytes >= 0x80 as digits: allow only the alphabet */
+	if (strspn(b64, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=") != 44)
+		return -EINVAL;
 	if (sodium_base642bin(key, WG_KEY_LEN, b64, 44, NULL, &len, NULL,
 			      sodium_base64_VARIANT_ORIGINAL) != 0 || len != WG_KEY_LEN)
 		return -EINVAL;
