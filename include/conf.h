@@ -12,6 +12,9 @@
 #include "wg.h"
 
 #define CONF_MAX_LISTEN 16
+#ifndef WGLB_DEFAULT_CONTROL
+#define WGLB_DEFAULT_CONTROL "/run/wglb/wglb.sock"
+#endif
 #define CONF_NAME_MAX 32
 
 enum backend_admin {
@@ -63,6 +66,9 @@ struct conf {
 	bool has_public_key;
 	uint8_t public_key[WG_KEY_LEN];
 	char *user;                     /* NULL: keep running as started */
+	char *control;                  /* control socket path */
+	bool has_metrics;
+	union sockaddr_any metrics;     /* [metrics] listen */
 	enum log_level log_level;
 	double session_timeout;         /* seconds */
 	unsigned max_sessions;
@@ -90,6 +96,27 @@ struct conf *conf_load_stream(FILE *in, const char *name, FILE *err);
 void conf_free(struct conf *c);
 
 const struct conf_backend *conf_find_backend(const struct conf *c, const char *name);
+
+/* What a reload would change, backend by backend (matched by name). */
+enum conf_change {
+	CHANGE_NONE,
+	CHANGE_ADDED,
+	CHANGE_MODIFIED,       /* weight, state, checks or address */
+};
+
+struct conf_diff {
+	bool listen_changed;            /* needs a restart */
+	bool user_changed;              /* needs a restart */
+	bool control_changed;           /* needs a restart */
+	bool metrics_changed;           /* needs a restart */
+	enum conf_change *backends;     /* one per backend of the new file */
+	char (*removed)[CONF_NAME_MAX + 1];   /* in the old file only */
+	unsigned n_removed;
+};
+
+/* Compare two loaded files; 0 or -ENOMEM. Free with conf_diff_free. */
+int conf_diff(const struct conf *old, const struct conf *new, struct conf_diff *d);
+void conf_diff_free(struct conf_diff *d);
 
 /* "500ms", "2s", "3m", "1h", "1d", or plain seconds. */
 int conf_parse_duration(const char *s, double *out);

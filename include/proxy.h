@@ -24,10 +24,15 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct conf *c, struct backe
 /* Bind the front sockets; 0 or -errno (already logged). */
 int proxy_listen(struct proxy *px);
 void proxy_start(struct proxy *px);
+/* A reloaded configuration: limits, timeout and mac1 key (not the listen addresses). */
+void proxy_set_conf(struct proxy *px, const struct conf *c);
 void proxy_free(struct proxy *px);
 
 const struct proxy_stats *proxy_get_stats(const struct proxy *px);
 unsigned proxy_session_count(const struct proxy *px);
+/* Visit every session (read-only use: control listings). */
+void proxy_foreach_session(struct proxy *px, void (*cb)(struct session *s, void *arg), void *arg);
+ev_tstamp proxy_now(const struct proxy *px);
 /* Close every session of a backend (it was disabled); returns how many. */
 unsigned proxy_close_backend_sessions(struct proxy *px, const struct backend *be);
 void proxy_log_stats(const struct proxy *px);

@@ -37,14 +37,15 @@
 #define DEFAULT_FALL 2u
 #define DEFAULT_SLOW_START 10.0
 
-enum section { SEC_NONE, SEC_GLOBAL, SEC_HEALTH, SEC_BACKEND, SEC_IGNORED };
+enum section { SEC_NONE, SEC_GLOBAL, SEC_HEALTH, SEC_METRICS, SEC_BACKEND, SEC_IGNORED };
 
 enum gkey {
 	G_LISTEN, G_PUBLIC_KEY, G_USER, G_LOG_LEVEL, G_SESSION_TIMEOUT, G_MAX_SESSIONS, G_POLICY,
-	G__N
+	G_CONTROL, G__N
 };
 static const char *const gkey_names[G__N] = {
 	"listen", "public_key", "user", "log_level", "session_timeout", "max_sessions", "policy",
+	"control",
 };
 
 /* keys of [health] that a backend may override come first */
@@ -102,6 +103,8 @@ struct parser {
 	int gkey_line[G__N];
 	int health_line;
 	int hkey_line[H__N];
+	int metrics_line;
+	int metrics_listen_line;
 	int bkey_line[B__N];
 	int bhkey_line[H__BACKEND];
 	unsigned cap_backends;
@@ -342,6 +345,17 @@ static void section_line(struct parser *p, char *s)
 		p->sec = SEC_GLOBAL;
 		return;
 	}
+	if (strcmp(name, "metrics") == 0) {
+		if (p->metrics_line) {
+			perr(p, p->line, "duplicate [metrics] section (first at line %d)",
+			     p->metrics_line);
+			p->sec = SEC_IGNORED;
+			return;
+		}
+		p->metrics_line = p->line;
+		p->sec = SEC_METRICS;
+		return;
+	}
 	if (strcmp(name, "health") == 0) {
 		if (p->health_line) {
 			perr(p, p->line, "duplicate [health] section (first at line %d)",
@@ -562,9 +576,39 @@ static void global_key(struct parser *p, const char *key, const char *value)
 			c->policy = (enum balance_policy)i;
 		break;
 	}
+	case G_CONTROL:
+		if (value[0] != '/' || strlen(value) >= 108) {
+			perr(p, p->line,
+			     "bad control \"%s\" (an absolute path, shorter than 108 characters)",
+			     value);
+			break;
+		}
+		free(c->control);
+		c->control = strdup(value);
+		if (!c->control)
+			perr(p, p->line, "out of memory");
+		break;
 	case G__N:
 		break;
 	}
+}
+
+static void metrics_key(struct parser *p, const char *key, const char *value)
+{
+	int e;
+
+	if (strcmp(key, "listen") != 0) {
+		perr(p, p->line, "unknown key \"%s\" in [metrics]", key);
+		return;
+	}
+	if (!once(p, &p->metrics_listen_line, key))
+		return;
+	e = addr_parse(value, &p->c->metrics);
+	if (e < 0) {
+		perr(p, p->line, "bad metrics listen address \"%s\" (%s)", value, addr_problem(e));
+		return;
+	}
+	p->c->has_metrics = true;
 }
 
 /* A key a backend may override; false if the value is bad (reported). */
@@ -750,6 +794,9 @@ static int handler(void *user, const char *section, const char *name, const char
 	case SEC_HEALTH:
 		health_key(p, name, value);
 		break;
+	case SEC_METRICS:
+		metrics_key(p, name, value);
+		break;
 	case SEC_BACKEND:
 		backend_key(p, name, value);
 		break;
@@ -848,6 +895,7 @@ struct conf *conf_load_stream(FILE *in, const char *name, FILE *err)
 	c->session_timeout = DEFAULT_SESSION_TIMEOUT;
 	c->max_sessions = DEFAULT_MAX_SESSIONS;
 	c->policy = POLICY_LEAST_LOAD;
+	c->control = strdup(WGLB_DEFAULT_CONTROL);
 	c->health.interval = DEFAULT_INTERVAL;
 	c->health.timeout = DEFAULT_TIMEOUT;
 	c->health.rise = DEFAULT_RISE;
@@ -907,6 +955,7 @@ void conf_free(struct conf *c)
 	free(c->path);
 	free(c->user);
 	free(c->probe_key_file);
+	free(c->control);
 	free(c->backends);
 	sodium_memzero(c, sizeof *c);
 	free(c);
@@ -918,4 +967,71 @@ const struct conf_backend *conf_find_backend(const struct conf *c, const char *n
 		if (strcmp(c->backends[i].name, name) == 0)
 			return &c->backends[i];
 	return NULL;
+}
+
+static bool health_equal(const struct conf_health *a, const struct conf_health *b)
+{
+	return a->check == b->check && a->interval == b->interval && a->timeout == b->timeout &&
+	       a->rise == b->rise && a->fall == b->fall;
+}
+
+static bool same_listen(const struct conf *a, const struct conf *b)
+{
+	if (a->n_listen != b->n_listen)
+		return false;
+	for (unsigned i = 0; i < a->n_listen; i++) {
+		bool found = false;
+
+		for (unsigned j = 0; j < b->n_listen && !found; j++)
+			found = addr_equal(&a->listen[i], &b->listen[j]);
+		if (!found)
+			return false;
+	}
+	return true;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+	return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+int conf_diff(const struct conf *old, const struct conf *new, struct conf_diff *d)
+{
+	memset(d, 0, sizeof *d);
+	d->listen_changed = !same_listen(old, new);
+	d->user_changed = !same_str(old->user, new->user);
+	d->control_changed = !same_str(old->control, new->control);
+	d->metrics_changed = old->has_metrics != new->has_metrics ||
+			     (new->has_metrics && !addr_equal(&old->metrics, &new->metrics));
+	d->backends = calloc(new->n_backends ? new->n_backends : 1, sizeof *d->backends);
+	d->removed = calloc(old->n_backends ? old->n_backends : 1, sizeof *d->removed);
+	if (!d->backends || !d->removed) {
+		conf_diff_free(d);
+		return -ENOMEM;
+	}
+	for (unsigned i = 0; i < new->n_backends; i++) {
+		const struct conf_backend *nb = &new->backends[i];
+		const struct conf_backend *ob = conf_find_backend(old, nb->name);
+
+		if (!ob)
+			d->backends[i] = CHANGE_ADDED;
+		else if (ob->weight != nb->weight || ob->state != nb->state ||
+			 !addr_equal(&ob->address, &nb->address) ||
+			 !health_equal(&ob->health, &nb->health))
+			d->backends[i] = CHANGE_MODIFIED;
+		else
+			d->backends[i] = CHANGE_NONE;
+	}
+	for (unsigned i = 0; i < old->n_backends; i++)
+		if (!conf_find_backend(new, old->backends[i].name))
+			memcpy(d->removed[d->n_removed++], old->backends[i].name,
+			       sizeof d->removed[0]);
+	return 0;
+}
+
+void conf_diff_free(struct conf_diff *d)
+{
+	free(d->backends);
+	free(d->removed);
+	memset(d, 0, sizeof *d);
 }

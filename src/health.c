@@ -502,11 +502,15 @@ void health_backend_changed(struct health *h, struct backend *b)
 			set_health(h, b, HEALTH_UP, REASON_NONE, "enabled, no check");
 		}
 	}
-	if (b->check.check != CHECK_HANDSHAKE && b->probe) {
+	if (b->check.check != CHECK_HANDSHAKE || !h->have_key) {
 		probe_free(b);
 		if (b->health == HEALTH_DOWN && b->route_ok)
-			set_health(h, b, HEALTH_UP, REASON_NONE, "check = none");
+			set_health(h, b, HEALTH_UP, REASON_NONE, "no check");
+		return;
 	}
+	/* the address or the settings may have changed: a new socket, a probe now */
+	if (b->probe)
+		probe_stop(b->probe);
 	probe_start(h, b, 0);
 }
 

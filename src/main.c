@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* main: wglbd's command line, start-up order, privileges, signals, shutdown. */
+/*
+ * main: wglbd's command line, start-up order, privileges, signals,
+ * reloads, sd_notify and shutdown.
+ */
 #include "config.h"
 
 #include <errno.h>
@@ -11,12 +14,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "conf.h"
+#include "control.h"
 #include "health.h"
 #include "log.h"
+#include "metrics.h"
 #include "netmon.h"
 #include "proxy.h"
 
@@ -27,7 +35,13 @@ struct daemon {
 	struct proxy *proxy;
 	struct health *health;
 	struct netmon *netmon;
+	struct metrics *metrics;
+	struct control *control;
+	struct control_ops ops;
+	struct reload_status reload;
 	ev_signal sigterm, sigint, sigusr1, sighup;
+	ev_timer housekeeping;
+	unsigned next_id;
 };
 
 static void usage(FILE *f)
@@ -41,6 +55,43 @@ static void usage(FILE *f)
 		WGLB_DEFAULT_CONF);
 }
 
+/*
+ * The sd_notify protocol, spoken directly: one datagram to the socket
+ * systemd names in NOTIFY_SOCKET ('@' for the abstract namespace).
+ */
+static void notify(const char *msg)
+{
+	const char *path = getenv("NOTIFY_SOCKET");
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	socklen_t len;
+	int fd;
+
+	if (!path || (path[0] != '/' && path[0] != '@') || strlen(path) >= sizeof sun.sun_path)
+		return;
+	strcpy(sun.sun_path, path);
+	if (path[0] == '@')
+		sun.sun_path[0] = '\0';
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return;
+	if (sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *)&sun, len) < 0)
+		log_debug("sd_notify: %s", strerror(errno));
+	close(fd);
+}
+
+static void notify_reloading(void)
+{
+	struct timespec ts;
+	char msg[64];
+
+	/* MONOTONIC_USEC lets systemd pair RELOADING=1 with its ExecReload */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+		 (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+	notify(msg);
+}
+
 /* Each session holds one socket: take as many descriptors as we may. */
 static void raise_nofile(unsigned max_sessions)
 {
@@ -52,14 +103,14 @@ static void raise_nofile(unsigned max_sessions)
 			log_warn("setrlimit(RLIMIT_NOFILE)");
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
-		/* a few descriptors stay for front sockets, logs and the like */
+		/* a few descriptors stay for front sockets, probes, control and metrics */
 		rlim_t room = rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0;
 
 		if (room < max_sessions)
-			log_warnx("file descriptor limit %llu allows about %llu sessions, "
-				  "below max_sessions %u",
-				  (unsigned long long)rl.rlim_cur, (unsigned long long)room,
-				  max_sessions);
+			log_notice("file descriptor limit %llu: room for about %llu sessions "
+				   "(max_sessions %u; raise LimitNOFILE for more)",
+				   (unsigned long long)rl.rlim_cur, (unsigned long long)room,
+				   max_sessions);
 		else
 			log_info("file descriptor limit %llu: room for max_sessions %u",
 				 (unsigned long long)rl.rlim_cur, max_sessions);
@@ -87,10 +138,178 @@ static int drop_privileges(const char *user)
 	return 0;
 }
 
+/* ---- runtime changes ---- */
+
+static void set_admin(void *arg, struct backend *b, enum backend_admin state)
+{
+	struct daemon *d = arg;
+
+	if (b->admin == state)
+		return;
+	log_notice("backend %s: state %s -> %s", b->name, backend_admin_name(b->admin),
+		   backend_admin_name(state));
+	b->admin = state;
+	if (state == ADMIN_DISABLED)
+		log_notice("backend %s: disabled, closed %u sessions", b->name,
+			   proxy_close_backend_sessions(d->proxy, b));
+	health_backend_changed(d->health, b);
+}
+
+static void apply_backend(struct daemon *d, struct backend *b, const struct conf_backend *cb)
+{
+	char a[ADDR_STRLEN];
+
+	if (!addr_equal(&b->addr, &cb->address)) {
+		/* sessions keep their sockets to the old address until they move or expire */
+		log_notice("backend %s: address -> %s for new sessions", b->name,
+			   addr_fmt(&cb->address, a));
+		b->addr = cb->address;
+	}
+	if (b->weight != cb->weight)
+		log_notice("backend %s: weight %u -> %u", b->name, b->weight, cb->weight);
+	b->weight = cb->weight;
+	b->check = cb->health;
+	if (b->admin != cb->state)
+		set_admin(d, b, cb->state);
+	else
+		health_backend_changed(d->health, b);
+}
+
+/*
+ * Parse the file into a new configuration; on error keep the running one.
+ * Backends are matched by name: added ones are probed before use, removed
+ * ones drain (no new sessions; freed once their last session has gone),
+ * changed ones take their new settings. No session is closed, except by
+ * a backend becoming disabled.
+ */
+static int reload(void *arg, char **err)
+{
+	struct daemon *d = arg;
+	struct conf *nc, *old = d->conf;
+	struct conf_diff diff;
+	char *msgs = NULL;
+	size_t len = 0;
+	FILE *ef;
+
+	notify_reloading();
+	log_notice("reloading %s", old->path);
+	ef = open_memstream(&msgs, &len);
+	nc = conf_load(old->path, ef ? ef : stderr);
+	if (ef)
+		fclose(ef);
+	if (!nc || conf_diff(old, nc, &diff) < 0) {
+		char *line, *save = NULL;
+
+		if (err)
+			*err = msgs ? strdup(msgs) : NULL;
+		for (line = msgs ? strtok_r(msgs, "\n", &save) : NULL; line;
+		     line = strtok_r(NULL, "\n", &save))
+			log_error("%s", line);
+		log_error("reload failed: the running configuration stays");
+		d->reload.failed++;
+		d->reload.last_ok = false;
+		free(msgs);
+		conf_free(nc);
+		notify("READY=1");
+		return -1;
+	}
+	free(msgs);
+	if (diff.listen_changed) {
+		log_warnx("reload: listen addresses changed: that needs a restart; still on the old ones");
+		memcpy(nc->listen, old->listen, sizeof nc->listen);
+		nc->n_listen = old->n_listen;
+	}
+	if (diff.user_changed)
+		log_warnx("reload: user changed: that needs a restart");
+	if (diff.control_changed)
+		log_warnx("reload: control socket changed: that needs a restart");
+	if (diff.metrics_changed)
+		log_warnx("reload: [metrics] changed: that needs a restart");
+
+	log_set_level(nc->log_level);
+	health_reconfigure(d->health, nc);
+	d->backends.policy = nc->policy;
+	d->backends.slow_start = nc->slow_start;
+	for (unsigned i = 0; i < nc->n_backends; i++) {
+		const struct conf_backend *cb = &nc->backends[i];
+		struct backend *b = backend_find(&d->backends, cb->name);
+
+		if (b && b->removed) {
+			log_notice("backend %s: back in the configuration", b->name);
+			b->removed = false;
+			apply_backend(d, b, cb);
+		} else if (b) {
+			if (diff.backends[i] == CHANGE_MODIFIED)
+				apply_backend(d, b, cb);
+		} else {
+			b = backend_new(cb, d->next_id++);
+			if (!b || backend_set_add(&d->backends, b) < 0) {
+				free(b);
+				log_error("reload: out of memory adding backend %s", cb->name);
+				continue;
+			}
+			log_notice("backend %s: added, probing before use", b->name);
+			health_backend_changed(d->health, b);
+		}
+	}
+	for (unsigned i = 0; i < diff.n_removed; i++) {
+		struct backend *b = backend_find(&d->backends, diff.removed[i]);
+
+		if (b && !b->removed) {
+			b->removed = true;
+			log_notice("backend %s: removed, draining %u sessions", b->name, b->sessions);
+		}
+	}
+	conf_diff_free(&diff);
+	proxy_set_conf(d->proxy, nc);
+	d->conf = nc;
+	conf_free(old);
+	netmon_recheck(d->netmon);
+	d->reload.ok++;
+	d->reload.last_ok = true;
+	d->reload.last_ok_time = ev_time();
+	log_notice("reload done: %u backends", d->backends.n);
+	notify("READY=1");
+	return 0;
+}
+
+/* Free removed backends once their last session is gone. */
+static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)loop;
+	(void)revents;
+	for (unsigned i = 0; i < d->backends.n; i++) {
+		struct backend *b = d->backends.v[i];
+
+		if (b->removed && b->sessions == 0) {
+			log_notice("backend %s: drained, freed", b->name);
+			health_backend_removed(d->health, b);
+			backend_set_del(&d->backends, b);
+			i--;
+		}
+	}
+}
+
+static void fill_metrics(struct metrics_input *in, void *arg)
+{
+	struct daemon *d = arg;
+
+	in->bs = &d->backends;
+	in->px = proxy_get_stats(d->proxy);
+	in->sessions = proxy_session_count(d->proxy);
+	in->reload = &d->reload;
+	in->version = PACKAGE_VERSION;
+}
+
+/* ---- signals ---- */
+
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
 	log_notice("signal %d: shutting down", w->signum);
+	notify("STOPPING=1");
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -103,54 +322,11 @@ static void on_usr1(struct ev_loop *loop, ev_signal *w, int revents)
 	proxy_log_stats(d->proxy);
 }
 
-/*
- * SIGHUP: re-read the file and apply what can change without a restart:
- * each existing backend's weight and state, and log_level. A bad file
- * changes nothing.
- */
 static void on_hup(struct ev_loop *loop, ev_signal *w, int revents)
 {
-	struct daemon *d = w->data;
-	struct conf *nc;
-
 	(void)loop;
 	(void)revents;
-	log_notice("SIGHUP: reloading %s", d->conf->path);
-	nc = conf_load(d->conf->path, stderr);
-	if (!nc) {
-		log_error("reload failed: keeping the running configuration");
-		return;
-	}
-	for (unsigned i = 0; i < d->backends.n; i++) {
-		struct backend *b = d->backends.v[i];
-		const struct conf_backend *cb = conf_find_backend(nc, b->name);
-
-		if (!cb) {
-			log_warnx("reload: backend %s was removed from the file; removing backends "
-				  "needs a restart, it stays as it is", b->name);
-			continue;
-		}
-		if (!addr_equal(&cb->address, &b->addr))
-			log_warnx("reload: backend %s: a new address needs a restart", b->name);
-		if (cb->weight != b->weight || cb->state != b->admin)
-			log_notice("reload: backend %s: weight %u -> %u, state %s -> %s", b->name,
-				   b->weight, cb->weight, backend_admin_name(b->admin),
-				   backend_admin_name(cb->state));
-		b->weight = cb->weight;
-		if (cb->state == ADMIN_DISABLED && b->admin != ADMIN_DISABLED)
-			log_notice("reload: backend %s disabled: closed %u sessions", b->name,
-				   proxy_close_backend_sessions(d->proxy, b));
-		b->admin = cb->state;
-		b->check = cb->health;
-		health_backend_changed(d->health, b);
-	}
-	d->backends.policy = nc->policy;
-	d->backends.slow_start = nc->slow_start;
-	for (unsigned i = 0; i < nc->n_backends; i++)
-		if (!backend_find(&d->backends, nc->backends[i].name))
-			log_warnx("reload: new backend %s needs a restart", nc->backends[i].name);
-	log_set_level(nc->log_level);
-	conf_free(nc);
+	reload(w->data, NULL);
 }
 
 static void signals_start(struct daemon *d)
@@ -172,6 +348,82 @@ static void signals_stop(struct daemon *d)
 	ev_signal_stop(d->loop, &d->sigint);
 	ev_signal_stop(d->loop, &d->sigusr1);
 	ev_signal_stop(d->loop, &d->sighup);
+}
+
+/* ---- start and stop ---- */
+
+static int start(struct daemon *d)
+{
+	int gid = -1;
+
+	d->loop = ev_default_loop(EVFLAG_AUTO);
+	if (!d->loop) {
+		log_error("cannot initialise the event loop");
+		return -1;
+	}
+	if (backend_set_init(&d->backends, d->conf) < 0)
+		goto oom;
+	d->next_id = d->backends.n;
+	d->proxy = proxy_new(d->loop, d->conf, &d->backends);
+	if (!d->proxy)
+		goto oom;
+	if (proxy_listen(d->proxy) < 0)
+		return -1;
+	if (d->conf->user) {
+		struct passwd *pw = getpwnam(d->conf->user);
+
+		if (pw)
+			gid = (int)pw->pw_gid;
+	}
+	d->ops = (struct control_ops){
+		.bs = &d->backends, .px = d->proxy, .reload = &d->reload,
+		.reload_fn = reload, .set_admin = set_admin, .arg = d, .start_time = ev_time(),
+	};
+	d->control = control_start(d->loop, d->conf->control, gid, &d->ops);
+	if (!d->control)
+		return -1;
+	if (d->conf->has_metrics) {
+		d->metrics = metrics_start(d->loop, &d->conf->metrics, fill_metrics, d);
+		if (!d->metrics)
+			return -1;
+	}
+	d->health = health_new(d->loop, d->conf, &d->backends);
+	d->netmon = netmon_new(d->loop, &d->backends, d->health);
+	if (!d->health || !d->netmon)
+		goto oom;
+	raise_nofile(d->conf->max_sessions);
+	if (d->conf->user && drop_privileges(d->conf->user) < 0)
+		return -1;
+	signals_start(d);
+	proxy_start(d->proxy);
+	/* a failing netlink socket costs route tracking, not the service */
+	if (netmon_start(d->netmon) < 0)
+		log_warnx("netmon: route and link events are not tracked");
+	health_start(d->health);
+	ev_timer_init(&d->housekeeping, housekeeping_cb, 1.0, 1.0);
+	d->housekeeping.data = d;
+	ev_timer_start(d->loop, &d->housekeeping);
+	d->reload.last_ok = true;
+	d->reload.last_ok_time = ev_time();
+	return 0;
+oom:
+	log_error("out of memory");
+	return -1;
+}
+
+static void stop(struct daemon *d)
+{
+	if (d->loop)
+		ev_timer_stop(d->loop, &d->housekeeping);
+	control_stop(d->control);
+	metrics_stop(d->metrics);
+	netmon_free(d->netmon);
+	health_free(d->health);
+	proxy_free(d->proxy);
+	backend_set_free(&d->backends);
+	if (d->loop)
+		ev_loop_destroy(d->loop);
+	conf_free(d->conf);
 }
 
 int main(int argc, char **argv)
@@ -224,51 +476,15 @@ int main(int argc, char **argv)
 		   d.conf->n_backends == 1 ? "" : "s");
 	if (!d.conf->has_public_key)
 		log_warnx("no public_key: mac1 of initiations is not checked");
-
-	d.loop = ev_default_loop(EVFLAG_AUTO);
-	if (!d.loop) {
-		log_error("cannot initialise the event loop");
-		goto out;
+	if (start(&d) == 0) {
+		log_notice("ready: policy %s", balance_policy_name(d.conf->policy));
+		notify("READY=1\nSTATUS=forwarding");
+		ev_run(d.loop, 0);
+		proxy_log_stats(d.proxy);
+		signals_stop(&d);
+		status = 0;
 	}
-	if (backend_set_init(&d.backends, d.conf) < 0) {
-		log_error("out of memory");
-		goto out;
-	}
-	d.proxy = proxy_new(d.loop, d.conf, &d.backends);
-	if (!d.proxy) {
-		log_error("out of memory");
-		goto out;
-	}
-	if (proxy_listen(d.proxy) < 0)
-		goto out;
-	d.health = health_new(d.loop, d.conf, &d.backends);
-	if (!d.health)
-		goto out;
-	d.netmon = netmon_new(d.loop, &d.backends, d.health);
-	if (!d.netmon)
-		goto out;
-	raise_nofile(d.conf->max_sessions);
-	if (d.conf->user && drop_privileges(d.conf->user) < 0)
-		goto out;
-	signals_start(&d);
-	proxy_start(d.proxy);
-	/* a failing netlink socket costs route tracking, not the service */
-	if (netmon_start(d.netmon) < 0)
-		log_warnx("netmon: route and link events are not tracked");
-	health_start(d.health);
-	log_notice("ready: policy %s", balance_policy_name(d.conf->policy));
-	ev_run(d.loop, 0);
-	proxy_log_stats(d.proxy);
-	signals_stop(&d);
-	status = 0;
-out:
-	netmon_free(d.netmon);
-	health_free(d.health);
-	proxy_free(d.proxy);
-	backend_set_free(&d.backends);
-	if (d.loop)
-		ev_loop_destroy(d.loop);
-	conf_free(d.conf);
+	stop(&d);
 	if (status == 0)
 		log_notice("stopped");
 	return status;

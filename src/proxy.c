@@ -84,6 +84,16 @@ unsigned proxy_session_count(const struct proxy *px)
 	return session_table_count(px->st);
 }
 
+void proxy_foreach_session(struct proxy *px, void (*cb)(struct session *s, void *arg), void *arg)
+{
+	session_foreach(px->st, cb, arg);
+}
+
+ev_tstamp proxy_now(const struct proxy *px)
+{
+	return ev_now(px->loop);
+}
+
 /* ---- upstream sockets ---- */
 
 static int upstream_open(struct proxy *px, struct session *s, struct backend *be)
@@ -674,17 +684,32 @@ int proxy_listen(struct proxy *px)
 	return 0;
 }
 
-void proxy_start(struct proxy *px)
+static void sweep_arm(struct proxy *px)
 {
 	ev_tstamp step = px->conf->session_timeout / SESSION_EXPIRY_STEPS;
 
-	for (unsigned i = 0; i < px->n_ls; i++)
-		ev_io_start(px->loop, &px->ls[i].io);
 	if (step > 1.0)
 		step = 1.0;
+	ev_timer_stop(px->loop, &px->sweep);
 	ev_timer_init(&px->sweep, sweep_cb, step, step);
 	px->sweep.data = px;
 	ev_timer_start(px->loop, &px->sweep);
+}
+
+void proxy_start(struct proxy *px)
+{
+	for (unsigned i = 0; i < px->n_ls; i++)
+		ev_io_start(px->loop, &px->ls[i].io);
+	sweep_arm(px);
+}
+
+void proxy_set_conf(struct proxy *px, const struct conf *c)
+{
+	px->conf = c;
+	px->check_mac1 = c->has_public_key;
+	if (c->has_public_key)
+		wg_mac1_key(px->mac1_key, c->public_key);
+	sweep_arm(px);
 }
 
 struct close_ctx {
