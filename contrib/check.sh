@@ -63,7 +63,13 @@ make -C build/werror -j"$(nproc)" >/dev/null
 run_check build/werror || status=1
 log=build/werror/test-suite.log
 pass=$(count PASS $log); fail=$(count FAIL $log); skip=$(count SKIP $log); err=$(count ERROR $log)
-cat $log | grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' || true
+# the end-to-end logs, so that a CI log shows what ran and what it saw
+for l in build/werror/tests/e2e/*.log; do
+	[ -e "$l" ] || continue
+	echo "---- $(basename "$l")"
+	cat "$l"
+done
+grep -E '^(PASS|FAIL|SKIP|ERROR|XFAIL|XPASS):' $log || true
 for t in build/werror/tests/e2e/*.trs; do
 	[ -e "$t" ] || continue
 	if grep -q '^:test-result: SKIP' "$t" && [ "$(id -u)" -eq 0 ]; then
