@@ -58,6 +58,8 @@ struct backend {
 	unsigned weight;
 	enum backend_admin admin;
 	struct conf_health check;
+	union sockaddr_any source[CONF_MAX_SOURCES];   /* upstream source addresses */
+	unsigned n_source;                   /* 0: the global ones */
 
 	enum backend_health health;
 	enum health_reason reason;

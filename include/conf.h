@@ -12,6 +12,7 @@
 #include "wg.h"
 
 #define CONF_MAX_LISTEN 16
+#define CONF_MAX_SOURCES 16
 #ifndef WGLB_DEFAULT_CONTROL
 #define WGLB_DEFAULT_CONTROL "/run/wglb/wglb.sock"
 #endif
@@ -57,6 +58,18 @@ struct conf_backend {
 	int address_line;
 	struct conf_health health;
 	unsigned health_set;            /* bit per key given in the section */
+	union sockaddr_any source[CONF_MAX_SOURCES];   /* upstream source addresses */
+	unsigned n_source;              /* 0: those of [global] */
+};
+
+/* [limits]: admission control at the edge */
+struct conf_limits {
+	double handshake_rate;          /* initiations per second per source */
+	double handshake_burst;
+	unsigned max_sources;           /* sources tracked at once */
+	unsigned max_sessions_per_source;
+	double session_rate;            /* new sessions per second, all sources */
+	double under_load;              /* handshakes per second that need a cookie */
 };
 
 struct conf {
@@ -73,6 +86,9 @@ struct conf {
 	double session_timeout;         /* seconds */
 	unsigned max_sessions;
 	enum balance_policy policy;
+	union sockaddr_any source[CONF_MAX_SOURCES];   /* upstream source addresses */
+	unsigned n_source;
+	struct conf_limits limits;
 
 	struct conf_health health;      /* defaults of [health] */
 	double slow_start;              /* seconds of ramp after a backend comes up; 0: off */

@@ -15,6 +15,9 @@ struct proxy_stats {
 	uint64_t rx_packets, rx_bytes;       /* received from clients */
 	uint64_t tx_packets, tx_bytes;       /* sent to clients */
 	uint64_t sessions_created, sessions_expired, sessions_roamed;
+	uint64_t cookie_replies_sent;        /* wglbd's own, under load */
+	uint64_t backend_cookies;            /* backends' cookie replies handled by wglbd */
+	bool under_load;
 	uint64_t drops[DROP__COUNT];
 };
 

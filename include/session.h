@@ -17,6 +17,7 @@
 
 struct backend;
 struct listener;
+struct source;
 
 /* previous, current and next keypair of a rekey, plus a backend-initiated one */
 #define SESSION_MAX_INDICES 4
@@ -47,12 +48,16 @@ struct session {
 
 	struct session_index bidx[SESSION_MAX_INDICES];
 
+	struct source *src;             /* admission bookkeeping of its source address */
+
 	/* last initiation the client sent through this session */
 	uint32_t init_sender;
 	ev_tstamp init_time;
 	bool init_pending;              /* forwarded, no response yet */
 	uint8_t init_mac1[WG_MAC_LEN];
+	uint8_t init_msg[WG_INITIATION_LEN];   /* to resend it with the backend's cookie */
 	ev_tstamp cookie_time;          /* last cookie reply from be, 0 if none */
+	uint8_t be_cookie[WG_MAC_LEN];  /* be's cookie for this socket, valid if cookie_time */
 
 	uint64_t tx_packets, tx_bytes;  /* client -> backend */
 	uint64_t rx_packets, rx_bytes;  /* backend -> client */

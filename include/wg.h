@@ -37,6 +37,10 @@ enum drop_reason {
 	DROP_SESSION_LIMIT,  /* max_sessions reached */
 	DROP_SOCKET,         /* could not open an upstream socket */
 	DROP_SEND,           /* sendmsg failed */
+	DROP_RATE_LIMITED,   /* the source's handshake bucket is empty */
+	DROP_COOKIE,         /* under load without a valid mac2: answered with a cookie */
+	DROP_SOURCE_LIMIT,   /* the source holds too many sessions, or the source table is full */
+	DROP_SESSION_RATE,   /* new sessions per second, all sources, exceeded */
 	DROP__COUNT,
 };
 
@@ -67,5 +71,44 @@ void wg_mac1_write(enum wg_msg t, uint8_t *p, const uint8_t key[WG_KEY_LEN]);
 
 /* Base64 (standard, padded, 44 characters) to a 32-byte key. */
 int wg_key_from_base64(uint8_t key[WG_KEY_LEN], const char *b64);
+
+
+/* ---- cookies (mac2) ---- */
+
+#define WG_COOKIE_SECRET_AGE 120.0  /* seconds a cookie secret lives */
+#define WG_COOKIE_USE_AGE 115.0     /* a received cookie is used this long (as Linux) */
+
+/* XChaCha20-Poly1305 key for cookie replies sent by the owner of pub: HASH("cookie--" || pub). */
+void wg_cookie_key(uint8_t key[WG_KEY_LEN], const uint8_t pub[WG_KEY_LEN]);
+/* Offset of mac2 for types 1 and 2 (0 for other types). */
+size_t wg_mac2_offset(enum wg_msg t);
+bool wg_mac2_valid(enum wg_msg t, const uint8_t *p, const uint8_t cookie[WG_MAC_LEN]);
+void wg_mac2_write(enum wg_msg t, uint8_t *p, const uint8_t cookie[WG_MAC_LEN]);
+
+/*
+ * The cookie issuer's side: a secret renewed every two minutes, and the
+ * cookie of a source address, MAC(secret, ip || port) with the port big
+ * endian and IPv4-mapped addresses as 4 bytes.
+ */
+struct wg_cookie_issuer {
+	uint8_t secret[WG_KEY_LEN];
+	double born;                 /* when secret was made; 0: none yet */
+	uint8_t reply_key[WG_KEY_LEN];
+};
+struct sockaddr;
+void wg_cookie_issuer_init(struct wg_cookie_issuer *ci, const uint8_t service_pub[WG_KEY_LEN]);
+void wg_cookie_issuer_wipe(struct wg_cookie_issuer *ci);
+/* The cookie src holds now (renewing the secret when it is too old). */
+void wg_cookie_for(struct wg_cookie_issuer *ci, const struct sockaddr *src, double now,
+		   uint8_t cookie[WG_MAC_LEN]);
+/* A 64-byte type 3 answering the type 1 or 2 message msg, carrying cookie. */
+void wg_cookie_reply(const struct wg_cookie_issuer *ci, enum wg_msg t, const uint8_t *msg,
+		     const uint8_t cookie[WG_MAC_LEN], uint8_t reply[WG_COOKIE_LEN]);
+/*
+ * The receiver's side: open a type 3 with the key of its sender's public
+ * key and the mac1 of the message it answers. 0, or -EBADMSG.
+ */
+int wg_cookie_open(const uint8_t reply[WG_COOKIE_LEN], const uint8_t key[WG_KEY_LEN],
+		   const uint8_t mac1[WG_MAC_LEN], uint8_t cookie[WG_MAC_LEN]);
 
 #endif

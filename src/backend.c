@@ -62,6 +62,8 @@ struct backend *backend_new(const struct conf_backend *cb, unsigned id)
 	b->weight = cb->weight;
 	b->admin = cb->state;
 	b->check = cb->health;
+	memcpy(b->source, cb->source, sizeof b->source);
+	b->n_source = cb->n_source;
 	b->route_ok = true;
 	if (b->admin == ADMIN_DISABLED) {
 		b->health = HEALTH_DOWN;

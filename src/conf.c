@@ -11,6 +11,7 @@
  */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <ini.h>
@@ -37,15 +38,26 @@
 #define DEFAULT_FALL 2u
 #define DEFAULT_SLOW_START 10.0
 
-enum section { SEC_NONE, SEC_GLOBAL, SEC_HEALTH, SEC_METRICS, SEC_BACKEND, SEC_IGNORED };
+enum section {
+	SEC_NONE, SEC_GLOBAL, SEC_HEALTH, SEC_METRICS, SEC_LIMITS, SEC_BACKEND, SEC_IGNORED
+};
+
+enum lkey {
+	L_HANDSHAKE_RATE, L_HANDSHAKE_BURST, L_MAX_SOURCES, L_MAX_PER_SOURCE, L_SESSION_RATE,
+	L_UNDER_LOAD, L__N
+};
+static const char *const lkey_names[L__N] = {
+	"handshake_rate", "handshake_burst", "max_sources", "max_sessions_per_source",
+	"session_rate", "under_load",
+};
 
 enum gkey {
 	G_LISTEN, G_PUBLIC_KEY, G_USER, G_LOG_LEVEL, G_SESSION_TIMEOUT, G_MAX_SESSIONS, G_POLICY,
-	G_CONTROL, G__N
+	G_CONTROL, G_SOURCE, G__N
 };
 static const char *const gkey_names[G__N] = {
 	"listen", "public_key", "user", "log_level", "session_timeout", "max_sessions", "policy",
-	"control",
+	"control", "source",
 };
 
 /* keys of [health] that a backend may override come first */
@@ -58,8 +70,8 @@ static const char *const hkey_names[H__N] = {
 	"probe_preshared_key_file",
 };
 
-enum bkey { B_ADDRESS, B_WEIGHT, B_STATE, B__N };
-static const char *const bkey_names[B__N] = { "address", "weight", "state" };
+enum bkey { B_ADDRESS, B_WEIGHT, B_STATE, B_SOURCE, B__N };
+static const char *const bkey_names[B__N] = { "address", "weight", "state", "source" };
 
 static const char *const policy_names[] = {
 	[POLICY_LEAST_LOAD] = "least-load",
@@ -105,6 +117,8 @@ struct parser {
 	int hkey_line[H__N];
 	int metrics_line;
 	int metrics_listen_line;
+	int limits_line;
+	int lkey_line[L__N];
 	int bkey_line[B__N];
 	int bhkey_line[H__BACKEND];
 	unsigned cap_backends;
@@ -356,6 +370,17 @@ static void section_line(struct parser *p, char *s)
 		p->sec = SEC_METRICS;
 		return;
 	}
+	if (strcmp(name, "limits") == 0) {
+		if (p->limits_line) {
+			perr(p, p->line, "duplicate [limits] section (first at line %d)",
+			     p->limits_line);
+			p->sec = SEC_IGNORED;
+			return;
+		}
+		p->limits_line = p->line;
+		p->sec = SEC_LIMITS;
+		return;
+	}
 	if (strcmp(name, "health") == 0) {
 		if (p->health_line) {
 			perr(p, p->line, "duplicate [health] section (first at line %d)",
@@ -464,6 +489,88 @@ static bool once(struct parser *p, int *seen, const char *key)
 	}
 	*seen = p->line;
 	return true;
+}
+
+/* "ADDR[, ADDR...]" of local source addresses (no port) for upstream sockets */
+static void source_list(struct parser *p, const char *value, union sockaddr_any *out,
+			unsigned *n)
+{
+	char tmp[1024], *save = NULL, *tok;
+
+	*n = 0;
+	snprintf(tmp, sizeof tmp, "%s", value);
+	for (tok = strtok_r(tmp, ", \t", &save); tok; tok = strtok_r(NULL, ", \t", &save)) {
+		union sockaddr_any a = { 0 };
+		char host[INET6_ADDRSTRLEN + 2];
+		size_t l = strlen(tok);
+
+		/* an address alone; brackets around IPv6 are allowed */
+		if (tok[0] == '[' && l > 2 && tok[l - 1] == ']') {
+			snprintf(host, sizeof host, "%.*s", (int)(l - 2), tok + 1);
+		} else {
+			snprintf(host, sizeof host, "%s", tok);
+		}
+		if (inet_pton(AF_INET, host, &a.in.sin_addr) == 1) {
+			a.in.sin_family = AF_INET;
+		} else if (inet_pton(AF_INET6, host, &a.in6.sin6_addr) == 1) {
+			a.in6.sin6_family = AF_INET6;
+		} else {
+			perr(p, p->line, "bad source address \"%s\" (a numeric IPv4 or IPv6 address)",
+			     tok);
+			continue;
+		}
+		if (*n == CONF_MAX_SOURCES) {
+			perr(p, p->line, "too many source addresses (at most %d)", CONF_MAX_SOURCES);
+			return;
+		}
+		out[(*n)++] = a;
+	}
+	if (*n == 0)
+		perr(p, p->line, "source: no address in \"%s\"", value);
+}
+
+static void limits_key(struct parser *p, const char *key, const char *value)
+{
+	struct conf_limits *l = &p->c->limits;
+	unsigned v;
+	enum lkey k;
+
+	for (k = 0; k < L__N; k++)
+		if (strcmp(key, lkey_names[k]) == 0)
+			break;
+	if (k == L__N) {
+		perr(p, p->line, "unknown key \"%s\" in [limits]", key);
+		return;
+	}
+	if (!once(p, &p->lkey_line[k], key))
+		return;
+	if (parse_uint(value, k == L_UNDER_LOAD ? 0 : 1, 10000000, &v)) {
+		perr(p, p->line, "bad %s \"%s\" (%s to 10000000)", key, value,
+		     k == L_UNDER_LOAD ? "0" : "1");
+		return;
+	}
+	switch (k) {
+	case L_HANDSHAKE_RATE:
+		l->handshake_rate = v;
+		break;
+	case L_HANDSHAKE_BURST:
+		l->handshake_burst = v;
+		break;
+	case L_MAX_SOURCES:
+		l->max_sources = v;
+		break;
+	case L_MAX_PER_SOURCE:
+		l->max_sessions_per_source = v;
+		break;
+	case L_SESSION_RATE:
+		l->session_rate = v;
+		break;
+	case L_UNDER_LOAD:
+		l->under_load = v;
+		break;
+	case L__N:
+		break;
+	}
 }
 
 static void global_listen(struct parser *p, const char *value)
@@ -576,6 +683,9 @@ static void global_key(struct parser *p, const char *key, const char *value)
 			c->policy = (enum balance_policy)i;
 		break;
 	}
+	case G_SOURCE:
+		source_list(p, value, c->source, &c->n_source);
+		break;
 	case G_CONTROL:
 		if (value[0] != '/' || strlen(value) >= 108) {
 			perr(p, p->line,
@@ -768,6 +878,9 @@ static void backend_key(struct parser *p, const char *key, const char *value)
 		if (backend_admin_parse(value, &b->state))
 			perr(p, p->line, "bad state \"%s\" (enabled, drain or disabled)", value);
 		break;
+	case B_SOURCE:
+		source_list(p, value, b->source, &b->n_source);
+		break;
 	case B__N:
 		break;
 	}
@@ -796,6 +909,9 @@ static int handler(void *user, const char *section, const char *name, const char
 		break;
 	case SEC_METRICS:
 		metrics_key(p, name, value);
+		break;
+	case SEC_LIMITS:
+		limits_key(p, name, value);
 		break;
 	case SEC_BACKEND:
 		backend_key(p, name, value);
@@ -896,6 +1012,13 @@ struct conf *conf_load_stream(FILE *in, const char *name, FILE *err)
 	c->max_sessions = DEFAULT_MAX_SESSIONS;
 	c->policy = POLICY_LEAST_LOAD;
 	c->control = strdup(WGLB_DEFAULT_CONTROL);
+	/* the per-source limits WireGuard itself applies under load */
+	c->limits.handshake_rate = 20;
+	c->limits.handshake_burst = 5;
+	c->limits.max_sources = 65536;
+	c->limits.max_sessions_per_source = 1024;
+	c->limits.session_rate = 5000;
+	c->limits.under_load = 2000;
 	c->health.interval = DEFAULT_INTERVAL;
 	c->health.timeout = DEFAULT_TIMEOUT;
 	c->health.rise = DEFAULT_RISE;
@@ -990,6 +1113,18 @@ static bool same_listen(const struct conf *a, const struct conf *b)
 	return true;
 }
 
+static bool same_sources(const union sockaddr_any *a, unsigned na, const union sockaddr_any *b,
+			 unsigned nb)
+{
+	if (na != nb)
+		return false;
+	for (unsigned i = 0; i < na; i++)
+		if (a[i].sa.sa_family != b[i].sa.sa_family ||
+		    memcmp(&a[i], &b[i], addr_len(&a[i])) != 0)
+			return false;
+	return true;
+}
+
 static bool same_str(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
@@ -1017,7 +1152,8 @@ int conf_diff(const struct conf *old, const struct conf *new, struct conf_diff *
 			d->backends[i] = CHANGE_ADDED;
 		else if (ob->weight != nb->weight || ob->state != nb->state ||
 			 !addr_equal(&ob->address, &nb->address) ||
-			 !health_equal(&ob->health, &nb->health))
+			 !health_equal(&ob->health, &nb->health) ||
+			 !same_sources(ob->source, ob->n_source, nb->source, nb->n_source))
 			d->backends[i] = CHANGE_MODIFIED;
 		else
 			d->backends[i] = CHANGE_NONE;

@@ -169,6 +169,8 @@ static void apply_backend(struct daemon *d, struct backend *b, const struct conf
 		log_notice("backend %s: weight %u -> %u", b->name, b->weight, cb->weight);
 	b->weight = cb->weight;
 	b->check = cb->health;
+	memcpy(b->source, cb->source, sizeof b->source);
+	b->n_source = cb->n_source;
 	if (b->admin != cb->state)
 		set_admin(d, b, cb->state);
 	else

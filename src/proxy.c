@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "balance.h"
+#include "limit.h"
 #include "log.h"
 #include "proxy.h"
 
@@ -26,6 +27,11 @@
 #define BUF_SIZE 65536
 #define CTRL_SIZE CMSG_SPACE(sizeof(struct in6_pktinfo))
 #define FRONT_SOCKBUF (4 << 20)
+/* handshakes seen again within this time are replays (a key lives 180 s) */
+#define REPLAY_LIFETIME 180.0
+#define REPLAY_ENTRIES 65536
+/* the session table counts as under load from this fill on */
+#define SESSIONS_LOADED 0.9
 
 struct listener {
 	ev_io io;
@@ -50,6 +56,14 @@ struct proxy {
 	struct proxy_stats stats;
 	bool check_mac1;
 	uint8_t mac1_key[WG_KEY_LEN];
+
+	/* admission */
+	struct source_table *sources;
+	struct replay_cache *replays;
+	struct load_meter load;
+	struct bucket session_bucket;
+	struct wg_cookie_issuer cookies;   /* also opens backends' cookie replies */
+	unsigned source_rr;
 
 	/* receive batch, shared by every socket: one callback runs at a time */
 	uint8_t *bufs;
@@ -96,12 +110,41 @@ ev_tstamp proxy_now(const struct proxy *px)
 
 /* ---- upstream sockets ---- */
 
+/*
+ * The local address a new upstream socket leaves from: one of the
+ * backend's (or the global) source addresses of its family, in turn, so
+ * a backend's per-source-IP rate limit under load is shared by fewer
+ * clients. NULL: let the kernel choose.
+ */
+static const union sockaddr_any *pick_source(struct proxy *px, const struct backend *be)
+{
+	const union sockaddr_any *v = be->n_source ? be->source : px->conf->source;
+	unsigned n = be->n_source ? be->n_source : px->conf->n_source, match = 0, k;
+
+	for (unsigned i = 0; i < n; i++)
+		match += v[i].sa.sa_family == be->addr.sa.sa_family;
+	if (!match)
+		return NULL;
+	k = px->source_rr++ % match;
+	for (unsigned i = 0; i < n; i++)
+		if (v[i].sa.sa_family == be->addr.sa.sa_family && k-- == 0)
+			return &v[i];
+	return NULL;
+}
+
 static int upstream_open(struct proxy *px, struct session *s, struct backend *be)
 {
 	int fd = socket(be->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	const union sockaddr_any *src = pick_source(px, be);
 
 	if (fd < 0)
 		return -errno;
+	if (src && bind(fd, &src->sa, addr_len(src)) < 0) {
+		int e = -errno;
+
+		close(fd);
+		return e;
+	}
 	if (connect(fd, &be->addr.sa, addr_len(&be->addr)) < 0) {
 		int e = -errno;
 
@@ -131,6 +174,8 @@ static void upstream_close(struct proxy *px, struct session *s)
 
 static void session_destroy(struct proxy *px, struct session *s)
 {
+	if (s->src)
+		source_session_del(s->src);
 	upstream_close(px, s);
 	session_remove(px->st, s);
 	free(s);
@@ -200,38 +245,169 @@ static void queue_fwd(struct proxy *px, struct session *s, uint8_t *p, size_t le
 	px->n_fwd++;
 }
 
-static void local_from_cmsg(struct msghdr *mh, struct session *s)
+/* The VIP address a datagram was sent to, from its IP(V6)_PKTINFO. */
+static bool local_from_cmsg(struct msghdr *mh, union sockaddr_any *local)
 {
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_PKTINFO) {
 			struct in_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(c), sizeof pi);
-			memset(&s->local, 0, sizeof s->local);
-			s->local.in.sin_family = AF_INET;
-			s->local.in.sin_addr = pi.ipi_addr;
-			s->has_local = true;
-		} else if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
+			memset(local, 0, sizeof *local);
+			local->in.sin_family = AF_INET;
+			local->in.sin_addr = pi.ipi_addr;
+			return true;
+		}
+		if (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_PKTINFO) {
 			struct in6_pktinfo pi;
 
 			memcpy(&pi, CMSG_DATA(c), sizeof pi);
-			memset(&s->local, 0, sizeof s->local);
-			s->local.in6.sin6_family = AF_INET6;
-			s->local.in6.sin6_addr = pi.ipi6_addr;
-			s->has_local = true;
+			memset(local, 0, sizeof *local);
+			local->in6.sin6_family = AF_INET6;
+			local->in6.sin6_addr = pi.ipi6_addr;
+			return true;
 		}
 	}
+	return false;
+}
+
+/* Ask the kernel to send from local (the VIP the client used), when known. */
+static void fill_pktinfo(struct msghdr *mh, uint8_t *ctrl, const union sockaddr_any *local)
+{
+	struct cmsghdr *c;
+
+	if (!local) {
+		mh->msg_control = NULL;
+		mh->msg_controllen = 0;
+		return;
+	}
+	memset(ctrl, 0, CTRL_SIZE);
+	mh->msg_control = ctrl;
+	if (local->sa.sa_family == AF_INET) {
+		struct in_pktinfo pi = { .ipi_spec_dst = local->in.sin_addr };
+
+		mh->msg_controllen = CMSG_SPACE(sizeof pi);
+		c = CMSG_FIRSTHDR(mh);
+		c->cmsg_level = IPPROTO_IP;
+		c->cmsg_type = IP_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof pi);
+		memcpy(CMSG_DATA(c), &pi, sizeof pi);
+	} else {
+		struct in6_pktinfo pi = { .ipi6_addr = local->in6.sin6_addr };
+
+		mh->msg_controllen = CMSG_SPACE(sizeof pi);
+		c = CMSG_FIRSTHDR(mh);
+		c->cmsg_level = IPPROTO_IPV6;
+		c->cmsg_type = IPV6_PKTINFO;
+		c->cmsg_len = CMSG_LEN(sizeof pi);
+		memcpy(CMSG_DATA(c), &pi, sizeof pi);
+	}
+}
+
+/* A single datagram to a client that has no session (a cookie reply). */
+static void reply_direct(struct proxy *px, struct listener *ls, struct msghdr *in,
+			 const union sockaddr_any *client, uint8_t *p, size_t len)
+{
+	uint8_t ctrl[CTRL_SIZE];
+	union sockaddr_any local;
+	struct iovec iov = { .iov_base = p, .iov_len = len };
+	struct msghdr mh = {
+		.msg_name = (void *)client, .msg_namelen = addr_len(client),
+		.msg_iov = &iov, .msg_iovlen = 1,
+	};
+
+	fill_pktinfo(&mh, ctrl, ls->wildcard && local_from_cmsg(in, &local) ? &local : NULL);
+	if (sendmsg(ls->io.fd, &mh, MSG_DONTWAIT) < 0) {
+		drop(px, DROP_SEND);
+		return;
+	}
+	px->stats.tx_packets++;
+	px->stats.tx_bytes += len;
+}
+
+/*
+ * Admission of a handshake message (type 1 or 2) from a client, before
+ * any session is looked at: not a replay, its source known to the table
+ * (which may be full), and within its token bucket. Under load, it must
+ * also carry a valid mac2 for wglbd's own cookie, which proves the source
+ * address; without one it is answered with a cookie reply, as WireGuard
+ * itself does, and dropped.
+ */
+static bool admit_handshake(struct proxy *px, struct listener *ls, struct msghdr *mh,
+			    const union sockaddr_any *client, enum wg_msg t, const uint8_t *p,
+			    ev_tstamp now, struct source **srcp)
+{
+	const struct conf_limits *lim = &px->conf->limits;
+	struct source *src;
+	bool under;
+
+	if (replay_cache_seen(px->replays, p + wg_mac1_offset(t), now)) {
+		drop(px, DROP_DUPLICATE);
+		return false;
+	}
+	src = source_get(px->sources, client, now);
+	if (!src) {
+		drop(px, DROP_SOURCE_LIMIT);
+		return false;
+	}
+	if (session_table_count(px->st) >= SESSIONS_LOADED * px->conf->max_sessions)
+		load_meter_force(&px->load, now);
+	under = load_meter_hit(&px->load, lim->under_load > 0 ? lim->under_load : 1e300, now);
+	px->stats.under_load = under;
+	if (under && px->check_mac1) {
+		uint8_t cookie[WG_MAC_LEN], reply[WG_COOKIE_LEN];
+
+		wg_cookie_for(&px->cookies, &client->sa, now, cookie);
+		if (!wg_mac2_valid(t, p, cookie)) {
+			if (!source_take(px->sources, src, now)) {
+				drop(px, DROP_RATE_LIMITED);
+				return false;
+			}
+			wg_cookie_reply(&px->cookies, t, p, cookie, reply);
+			reply_direct(px, ls, mh, client, reply, sizeof reply);
+			px->stats.cookie_replies_sent++;
+			drop(px, DROP_COOKIE);
+			return false;
+		}
+	}
+	if (!source_take(px->sources, src, now)) {
+		drop(px, DROP_RATE_LIMITED);
+		return false;
+	}
+	*srcp = src;
+	return true;
 }
 
 static struct session *session_open(struct proxy *px, struct listener *ls,
 				    const union sockaddr_any *client, struct msghdr *mh,
-				    struct backend *be, ev_tstamp now)
+				    struct backend *be, struct source *src, ev_tstamp now)
 {
+	const struct conf_limits *lim = &px->conf->limits;
 	struct session *s;
 	int e;
 
 	if (session_table_count(px->st) >= px->conf->max_sessions) {
 		drop(px, DROP_SESSION_LIMIT);
+		return NULL;
+	}
+	/* a session costs a socket: roaming ones are charged to their source too */
+	if (!src) {
+		src = source_get(px->sources, client, now);
+		if (!src) {
+			drop(px, DROP_SOURCE_LIMIT);
+			return NULL;
+		}
+		if (!source_take(px->sources, src, now)) {
+			drop(px, DROP_RATE_LIMITED);
+			return NULL;
+		}
+	}
+	if (source_sessions(src) >= lim->max_sessions_per_source) {
+		drop(px, DROP_SOURCE_LIMIT);
+		return NULL;
+	}
+	if (!bucket_take(&px->session_bucket, lim->session_rate, lim->session_rate, now)) {
+		drop(px, DROP_SESSION_RATE);
 		return NULL;
 	}
 	s = session_new(client, now);
@@ -251,7 +427,9 @@ static struct session *session_open(struct proxy *px, struct listener *ls,
 	}
 	s->ls = ls;
 	if (ls->wildcard)
-		local_from_cmsg(mh, s);
+		s->has_local = local_from_cmsg(mh, &s->local);
+	s->src = src;
+	source_session_add(src);
 	session_insert(px->st, s);
 	px->stats.sessions_created++;
 	return s;
@@ -288,17 +466,11 @@ static bool mac1_ok(struct proxy *px, enum wg_msg t, const uint8_t *p)
  * cookie reply (a cookie is only valid at the backend that issued it).
  * Returns false when the datagram must be dropped.
  */
-static bool steer_initiation(struct proxy *px, struct session *s, const uint8_t *p,
-			     ev_tstamp now)
+static bool steer_initiation(struct proxy *px, struct session *s, ev_tstamp now)
 {
-	const uint8_t *mac1 = p + wg_mac1_offset(WG_MSG_INITIATION);
 	struct backend *cur = s->be, *next;
 	bool unanswered = s->init_pending && s->cookie_time < s->init_time;
 
-	if (s->init_time > 0 && memcmp(mac1, s->init_mac1, WG_MAC_LEN) == 0) {
-		drop(px, DROP_DUPLICATE);
-		return false;
-	}
 	if (unanswered) {
 		cur->c.handshakes_unanswered++;
 		backend_suspect(px->bs, cur, "client initiation unanswered");
@@ -327,13 +499,14 @@ static void note_initiation(struct session *s, const uint8_t *p, ev_tstamp now)
 	s->init_time = now;
 	s->init_pending = true;
 	memcpy(s->init_mac1, p + wg_mac1_offset(WG_MSG_INITIATION), WG_MAC_LEN);
+	memcpy(s->init_msg, p, WG_INITIATION_LEN);
 	s->be->c.handshakes_forwarded++;
 }
 
 /* Unknown endpoint: a new handshake, or a roaming client recognised by index. */
 static struct session *route_new(struct proxy *px, struct listener *ls,
 				 const union sockaddr_any *client, struct msghdr *mh,
-				 enum wg_msg t, const uint8_t *p, ev_tstamp now)
+				 enum wg_msg t, const uint8_t *p, struct source *src, ev_tstamp now)
 {
 	struct session *s, *old;
 	struct backend *be;
@@ -345,7 +518,7 @@ static struct session *route_new(struct proxy *px, struct listener *ls,
 			drop(px, DROP_NO_BACKEND);
 			return NULL;
 		}
-		s = session_open(px, ls, client, mh, be, now);
+		s = session_open(px, ls, client, mh, be, src, now);
 		if (s) {
 			char a[ADDR_STRLEN];
 
@@ -364,7 +537,7 @@ static struct session *route_new(struct proxy *px, struct listener *ls,
 	 * left alone: the new endpoint gets its own socket to the same
 	 * backend, which moves its endpoint only if the packet is genuine.
 	 */
-	s = session_open(px, ls, client, mh, old->be, now);
+	s = session_open(px, ls, client, mh, old->be, src, now);
 	if (!s)
 		return NULL;
 	for (unsigned i = 0; i < SESSION_MAX_INDICES; i++)
@@ -410,9 +583,11 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 		uint8_t *p = px->bufs + (size_t)i * BUF_SIZE;
 		size_t len = px->in[i].msg_len;
 		union sockaddr_any *client = &px->in_name[i];
+		struct source *src = NULL;
 		enum drop_reason why;
 		enum wg_msg t;
 		struct session *s;
+		bool handshake;
 
 		px->stats.rx_packets++;
 		px->stats.rx_bytes += len;
@@ -425,21 +600,29 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 			drop(px, why);
 			continue;
 		}
-		if ((t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE) && !mac1_ok(px, t, p)) {
-			drop(px, DROP_BAD_MAC1);
-			continue;
+		handshake = t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE;
+		if (handshake) {
+			if (!mac1_ok(px, t, p)) {
+				drop(px, DROP_BAD_MAC1);
+				continue;
+			}
+			if (!admit_handshake(px, ls, mh, client, t, p, now, &src))
+				continue;
 		}
 		s = session_find_by_endpoint(px->st, client);
 		if (s) {
-			if (t == WG_MSG_INITIATION && !steer_initiation(px, s, p, now))
+			if (t == WG_MSG_INITIATION && !steer_initiation(px, s, now))
 				continue;
 		} else {
-			s = route_new(px, ls, client, mh, t, p, now);
+			s = route_new(px, ls, client, mh, t, p, src, now);
 			if (!s)
 				continue;
 		}
 		if (t == WG_MSG_INITIATION)
 			note_initiation(s, p, now);
+		/* the backend checks mac2 against its own cookie, which wglbd keeps */
+		if (handshake && s->cookie_time > 0 && now - s->cookie_time < WG_COOKIE_USE_AGE)
+			wg_mac2_write(t, p, s->be_cookie);
 		session_touch(s, now);
 		queue_fwd(px, s, p, len);
 	}
@@ -448,36 +631,30 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- backend -> client ---- */
 
-static void fill_pktinfo(struct msghdr *mh, uint8_t *ctrl, const struct session *s)
+/*
+ * A backend under load answered the client's initiation with a cookie
+ * reply. wglbd can open it (the key derives from the service public
+ * key, the AAD is the mac1 it forwarded), keeps the cookie for this
+ * upstream socket (the address the backend bound it to) and sends the
+ * same initiation again at once with mac2 filled in: a challenged
+ * initiation was never decrypted, so its timestamp is still new. The
+ * client never sees the backend's cookie, only wglbd's own, so the two
+ * cannot displace each other, and it does not wait 5 s for a retry.
+ */
+static bool absorb_backend_cookie(struct proxy *px, struct session *s, const uint8_t *p)
 {
-	struct cmsghdr *c;
+	uint8_t msg[WG_INITIATION_LEN];
 
-	if (!s->has_local) {
-		mh->msg_control = NULL;
-		mh->msg_controllen = 0;
-		return;
-	}
-	memset(ctrl, 0, CTRL_SIZE);
-	mh->msg_control = ctrl;
-	if (s->local.sa.sa_family == AF_INET) {
-		struct in_pktinfo pi = { .ipi_spec_dst = s->local.in.sin_addr };
-
-		mh->msg_controllen = CMSG_SPACE(sizeof pi);
-		c = CMSG_FIRSTHDR(mh);
-		c->cmsg_level = IPPROTO_IP;
-		c->cmsg_type = IP_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof pi);
-		memcpy(CMSG_DATA(c), &pi, sizeof pi);
-	} else {
-		struct in6_pktinfo pi = { .ipi6_addr = s->local.in6.sin6_addr };
-
-		mh->msg_controllen = CMSG_SPACE(sizeof pi);
-		c = CMSG_FIRSTHDR(mh);
-		c->cmsg_level = IPPROTO_IPV6;
-		c->cmsg_type = IPV6_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof pi);
-		memcpy(CMSG_DATA(c), &pi, sizeof pi);
-	}
+	if (!px->check_mac1 || !s->init_pending ||
+	    wg_receiver_index(WG_MSG_COOKIE, p) != s->init_sender ||
+	    wg_cookie_open(p, px->cookies.reply_key, s->init_mac1, s->be_cookie) < 0)
+		return false;
+	memcpy(msg, s->init_msg, sizeof msg);
+	wg_mac2_write(WG_MSG_INITIATION, msg, s->be_cookie);
+	if (send(s->io.fd, msg, sizeof msg, MSG_DONTWAIT) < 0)
+		drop(px, DROP_SEND);
+	px->stats.backend_cookies++;
+	return true;
 }
 
 static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -532,10 +709,12 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 			be->c.backend_initiations++;
 			break;
 		case WG_MSG_COOKIE:
-			s->cookie_time = now;
 			be->c.cookie_replies++;
 			be->overloaded_until = now + BACKEND_OVERLOAD_HOLD;
 			backend_suspect(px->bs, be, "cookie reply: under load");
+			s->cookie_time = now;
+			if (absorb_backend_cookie(px, s, p))
+				continue;
 			break;
 		case WG_MSG_DATA:
 			break;
@@ -546,7 +725,7 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		mh->msg_iov = &px->in_iov[i];
 		mh->msg_iovlen = 1;
 		px->in_iov[i].iov_len = len;
-		fill_pktinfo(mh, px->out_ctrl[k], s);
+		fill_pktinfo(mh, px->out_ctrl[k], s->has_local ? &s->local : NULL);
 		k++;
 	}
 	if (n > 0)
@@ -594,6 +773,7 @@ static void sweep_cb(struct ev_loop *loop, ev_timer *w, int revents)
 
 	(void)revents;
 	session_expire(px->st, ev_now(loop), px->conf->session_timeout, expire_one, px);
+	source_table_collect(px->sources, ev_now(loop));
 }
 
 /* ---- setup ---- */
@@ -618,9 +798,19 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct conf *c, struct backe
 		px->in_iov[i].iov_base = px->bufs + (size_t)i * BUF_SIZE;
 		px->in_iov[i].iov_len = BUF_SIZE;
 	}
+	px->sources = source_table_new(c->limits.max_sources, c->limits.handshake_rate,
+				       c->limits.handshake_burst);
+	px->replays = replay_cache_new(REPLAY_ENTRIES, REPLAY_LIFETIME);
+	if (!px->sources || !px->replays) {
+		proxy_free(px);
+		return NULL;
+	}
+	px->session_bucket.tokens = c->limits.session_rate;
+	px->session_bucket.last = ev_now(loop);
 	if (c->has_public_key) {
 		px->check_mac1 = true;
 		wg_mac1_key(px->mac1_key, c->public_key);
+		wg_cookie_issuer_init(&px->cookies, c->public_key);
 	}
 	for (unsigned i = 0; i < c->n_listen; i++) {
 		ev_io_init(&px->ls[i].io, front_cb, -1, EV_READ);
@@ -707,8 +897,12 @@ void proxy_set_conf(struct proxy *px, const struct conf *c)
 {
 	px->conf = c;
 	px->check_mac1 = c->has_public_key;
-	if (c->has_public_key)
+	if (c->has_public_key) {
 		wg_mac1_key(px->mac1_key, c->public_key);
+		wg_cookie_issuer_init(&px->cookies, c->public_key);
+	}
+	/* the table's size is fixed at start; its rates follow the file */
+	source_table_set_rate(px->sources, c->limits.handshake_rate, c->limits.handshake_burst);
 	sweep_arm(px);
 }
 
@@ -758,6 +952,9 @@ void proxy_free(struct proxy *px)
 	}
 	free(px->ls);
 	free(px->bufs);
+	source_table_free(px->sources);
+	replay_cache_free(px->replays);
+	wg_cookie_issuer_wipe(&px->cookies);
 	free(px);
 }
 
