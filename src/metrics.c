@@ -215,6 +215,17 @@ int metrics_render(const struct metrics_input *in, FILE *f)
 	for (int r = 0; r < DROP__COUNT; r++)
 		fprintf(f, "wglb_dropped_packets_total{reason=\"%s\"} %llu\n", drop_reason_name(r),
 			(unsigned long long)px->drops[r]);
+	family(f, "wglb_under_load", "gauge",
+	       "Whether handshakes need wglbd's own cookie (mac2) to be admitted.");
+	fprintf(f, "wglb_under_load %d\n", px->under_load);
+	family(f, "wglb_cookie_replies_sent_total", "counter",
+	       "Cookie replies wglbd sent to clients while under load.");
+	fprintf(f, "wglb_cookie_replies_sent_total %llu\n",
+		(unsigned long long)px->cookie_replies_sent);
+	family(f, "wglb_backend_cookies_absorbed_total", "counter",
+	       "Backends' cookie replies opened by wglbd and answered with the backend's mac2.");
+	fprintf(f, "wglb_backend_cookies_absorbed_total %llu\n",
+		(unsigned long long)px->backend_cookies);
 	family(f, "wglb_config_reloads_total", "counter",
 	       "Configuration loads after start, by result.");
 	fprintf(f, "wglb_config_reloads_total{result=\"success\"} %llu\n",
