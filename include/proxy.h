@@ -31,6 +31,13 @@ void proxy_start(struct proxy *px);
 void proxy_set_conf(struct proxy *px, const struct conf *c);
 void proxy_free(struct proxy *px);
 
+/*
+ * Process one datagram as if it had arrived from client on front socket
+ * number listener (fuzzing and tests: no front socket needs to be bound).
+ */
+void proxy_feed(struct proxy *px, unsigned listener, const union sockaddr_any *client,
+		const uint8_t *p, size_t len);
+
 const struct proxy_stats *proxy_get_stats(const struct proxy *px);
 unsigned proxy_session_count(const struct proxy *px);
 /* Visit every session (read-only use: control listings). */

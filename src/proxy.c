@@ -553,6 +553,64 @@ static struct session *route_new(struct proxy *px, struct listener *ls,
 	return s;
 }
 
+/* One datagram from a client: classify, admit, route, queue for sending. */
+static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr *mh,
+			    const union sockaddr_any *client, uint8_t *p, size_t len, ev_tstamp now)
+{
+	struct source *src = NULL;
+	enum drop_reason why;
+	enum wg_msg t;
+	struct session *s;
+	bool handshake;
+
+	t = wg_classify(p, len, &why);
+	if (t == WG_MSG_INVALID) {
+		drop(px, why);
+		return;
+	}
+	handshake = t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE;
+	if (handshake) {
+		if (!mac1_ok(px, t, p)) {
+			drop(px, DROP_BAD_MAC1);
+			return;
+		}
+		if (!admit_handshake(px, ls, mh, client, t, p, now, &src))
+			return;
+	}
+	s = session_find_by_endpoint(px->st, client);
+	if (s) {
+		if (t == WG_MSG_INITIATION && !steer_initiation(px, s, now))
+			return;
+	} else {
+		s = route_new(px, ls, client, mh, t, p, src, now);
+		if (!s)
+			return;
+	}
+	if (t == WG_MSG_INITIATION)
+		note_initiation(s, p, now);
+	/* the backend checks mac2 against its own cookie, which wglbd keeps */
+	if (handshake && s->cookie_time > 0 && now - s->cookie_time < WG_COOKIE_USE_AGE)
+		wg_mac2_write(t, p, s->be_cookie);
+	session_touch(s, now);
+	queue_fwd(px, s, p, len);
+}
+
+void proxy_feed(struct proxy *px, unsigned listener, const union sockaddr_any *client,
+		const uint8_t *p, size_t len)
+{
+	struct msghdr mh = { 0 };
+	uint8_t *buf = px->bufs;
+
+	if (listener >= px->n_ls || len > BUF_SIZE)
+		return;
+	/* the receive buffers are free between callbacks */
+	memcpy(buf, p, len);
+	px->stats.rx_packets++;
+	px->stats.rx_bytes += len;
+	client_datagram(px, &px->ls[listener], &mh, client, buf, len, ev_now(px->loop));
+	flush_fwd(px);
+}
+
 static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct listener *ls = (struct listener *)w;
@@ -580,51 +638,15 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	for (int i = 0; i < n; i++) {
 		struct msghdr *mh = &px->in[i].msg_hdr;
-		uint8_t *p = px->bufs + (size_t)i * BUF_SIZE;
-		size_t len = px->in[i].msg_len;
-		union sockaddr_any *client = &px->in_name[i];
-		struct source *src = NULL;
-		enum drop_reason why;
-		enum wg_msg t;
-		struct session *s;
-		bool handshake;
 
 		px->stats.rx_packets++;
-		px->stats.rx_bytes += len;
+		px->stats.rx_bytes += px->in[i].msg_len;
 		if (mh->msg_flags & MSG_TRUNC) {
 			drop(px, DROP_TRUNCATED);
 			continue;
 		}
-		t = wg_classify(p, len, &why);
-		if (t == WG_MSG_INVALID) {
-			drop(px, why);
-			continue;
-		}
-		handshake = t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE;
-		if (handshake) {
-			if (!mac1_ok(px, t, p)) {
-				drop(px, DROP_BAD_MAC1);
-				continue;
-			}
-			if (!admit_handshake(px, ls, mh, client, t, p, now, &src))
-				continue;
-		}
-		s = session_find_by_endpoint(px->st, client);
-		if (s) {
-			if (t == WG_MSG_INITIATION && !steer_initiation(px, s, now))
-				continue;
-		} else {
-			s = route_new(px, ls, client, mh, t, p, src, now);
-			if (!s)
-				continue;
-		}
-		if (t == WG_MSG_INITIATION)
-			note_initiation(s, p, now);
-		/* the backend checks mac2 against its own cookie, which wglbd keeps */
-		if (handshake && s->cookie_time > 0 && now - s->cookie_time < WG_COOKIE_USE_AGE)
-			wg_mac2_write(t, p, s->be_cookie);
-		session_touch(s, now);
-		queue_fwd(px, s, p, len);
+		client_datagram(px, ls, mh, &px->in_name[i], px->bufs + (size_t)i * BUF_SIZE,
+				px->in[i].msg_len, now);
 	}
 	flush_fwd(px);
 }
