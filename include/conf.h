@@ -70,6 +70,7 @@ struct conf_limits {
 	unsigned max_sessions_per_source;
 	double session_rate;            /* new sessions per second, all sources */
 	double under_load;              /* handshakes per second that need a cookie */
+	double learn_rate;              /* datagrams per second copied to every backend */
 };
 
 struct conf {
@@ -89,6 +90,8 @@ struct conf {
 	union sockaddr_any source[CONF_MAX_SOURCES];   /* upstream source addresses */
 	unsigned n_source;
 	struct conf_limits limits;
+	bool learn_unknown;             /* find the backend of a tunnel wglbd does not know */
+	char *state_file;               /* sessions kept across restarts; NULL: none */
 
 	struct conf_health health;      /* defaults of [health] */
 	double slow_start;              /* seconds of ramp after a backend comes up; 0: off */

@@ -16,6 +16,9 @@ struct proxy_stats {
 	uint64_t tx_packets, tx_bytes;       /* sent to clients */
 	uint64_t sessions_created, sessions_expired, sessions_roamed;
 	uint64_t cookie_replies_sent;        /* wglbd's own, under load */
+	uint64_t sessions_learned;           /* unknown tunnels whose backend answered */
+	uint64_t learn_failed;               /* learning sessions that expired unanswered */
+	uint64_t learn_copies;               /* datagrams copied to backends while learning */
 	uint64_t backend_cookies;            /* backends' cookie replies handled by wglbd */
 	bool under_load;
 	uint64_t drops[DROP__COUNT];
@@ -38,11 +41,23 @@ void proxy_free(struct proxy *px);
 void proxy_feed(struct proxy *px, unsigned listener, const union sockaddr_any *client,
 		const uint8_t *p, size_t len);
 
+/*
+ * Recreate a session saved before a restart: client on the front socket
+ * bound to listen, bound to be, its upstream socket on the same local
+ * address and port if free. 0 or -errno.
+ */
+int proxy_restore_session(struct proxy *px, const union sockaddr_any *listen,
+			  const union sockaddr_any *client, const union sockaddr_any *local,
+			  struct backend *be, const union sockaddr_any *upstream,
+			  const uint32_t *idx, unsigned n_idx, double idle);
+
 const struct proxy_stats *proxy_get_stats(const struct proxy *px);
 unsigned proxy_session_count(const struct proxy *px);
 /* Visit every session (read-only use: control listings). */
 void proxy_foreach_session(struct proxy *px, void (*cb)(struct session *s, void *arg), void *arg);
 ev_tstamp proxy_now(const struct proxy *px);
+/* The VIP listen address a session's client talks to. */
+const union sockaddr_any *proxy_session_listen(const struct session *s);
 /* Close every session of a backend (it was disabled); returns how many. */
 unsigned proxy_close_backend_sessions(struct proxy *px, const struct backend *be);
 void proxy_log_stats(const struct proxy *px);

@@ -49,6 +49,9 @@ struct session {
 	struct session_index bidx[SESSION_MAX_INDICES];
 
 	struct source *src;             /* admission bookkeeping of its source address */
+	bool learning;                  /* backend unknown: datagrams go to every backend */
+	uint32_t learn_index;           /* the backend index the client's datagrams carry */
+	uint8_t local_family;           /* family of the upstream socket */
 
 	/* last initiation the client sent through this session */
 	uint32_t init_sender;

@@ -41,6 +41,8 @@ enum drop_reason {
 	DROP_COOKIE,         /* under load without a valid mac2: answered with a cookie */
 	DROP_SOURCE_LIMIT,   /* the source holds too many sessions, or the source table is full */
 	DROP_SESSION_RATE,   /* new sessions per second, all sources, exceeded */
+	DROP_LEARN_RATE,     /* copying a datagram of an unknown tunnel to every backend: over the rate */
+	DROP_STRAY,          /* from an address that is not the session's backend */
 	DROP__COUNT,
 };
 

@@ -44,20 +44,20 @@ enum section {
 
 enum lkey {
 	L_HANDSHAKE_RATE, L_HANDSHAKE_BURST, L_MAX_SOURCES, L_MAX_PER_SOURCE, L_SESSION_RATE,
-	L_UNDER_LOAD, L__N
+	L_UNDER_LOAD, L_LEARN_RATE, L__N
 };
 static const char *const lkey_names[L__N] = {
 	"handshake_rate", "handshake_burst", "max_sources", "max_sessions_per_source",
-	"session_rate", "under_load",
+	"session_rate", "under_load", "learn_rate",
 };
 
 enum gkey {
 	G_LISTEN, G_PUBLIC_KEY, G_USER, G_LOG_LEVEL, G_SESSION_TIMEOUT, G_MAX_SESSIONS, G_POLICY,
-	G_CONTROL, G_SOURCE, G__N
+	G_CONTROL, G_SOURCE, G_LEARN, G_STATE_FILE, G__N
 };
 static const char *const gkey_names[G__N] = {
 	"listen", "public_key", "user", "log_level", "session_timeout", "max_sessions", "policy",
-	"control", "source",
+	"control", "source", "learn_unknown", "state_file",
 };
 
 /* keys of [health] that a backend may override come first */
@@ -568,6 +568,9 @@ static void limits_key(struct parser *p, const char *key, const char *value)
 	case L_UNDER_LOAD:
 		l->under_load = v;
 		break;
+	case L_LEARN_RATE:
+		l->learn_rate = v;
+		break;
 	case L__N:
 		break;
 	}
@@ -683,6 +686,24 @@ static void global_key(struct parser *p, const char *key, const char *value)
 			c->policy = (enum balance_policy)i;
 		break;
 	}
+	case G_LEARN:
+		if (strcmp(value, "yes") == 0)
+			c->learn_unknown = true;
+		else if (strcmp(value, "no") == 0)
+			c->learn_unknown = false;
+		else
+			perr(p, p->line, "bad learn_unknown \"%s\" (yes or no)", value);
+		break;
+	case G_STATE_FILE:
+		if (value[0] != '/') {
+			perr(p, p->line, "bad state_file \"%s\" (an absolute path)", value);
+			break;
+		}
+		free(c->state_file);
+		c->state_file = strdup(value);
+		if (!c->state_file)
+			perr(p, p->line, "out of memory");
+		break;
 	case G_SOURCE:
 		source_list(p, value, c->source, &c->n_source);
 		break;
@@ -1019,6 +1040,8 @@ struct conf *conf_load_stream(FILE *in, const char *name, FILE *err)
 	c->limits.max_sessions_per_source = 1024;
 	c->limits.session_rate = 5000;
 	c->limits.under_load = 2000;
+	c->limits.learn_rate = 1000;
+	c->learn_unknown = true;
 	c->health.interval = DEFAULT_INTERVAL;
 	c->health.timeout = DEFAULT_TIMEOUT;
 	c->health.rise = DEFAULT_RISE;
@@ -1079,6 +1102,7 @@ void conf_free(struct conf *c)
 	free(c->user);
 	free(c->probe_key_file);
 	free(c->control);
+	free(c->state_file);
 	free(c->backends);
 	sodium_memzero(c, sizeof *c);
 	free(c);

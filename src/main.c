@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "netmon.h"
 #include "proxy.h"
+#include "state.h"
 
 struct daemon {
 	struct ev_loop *loop;
@@ -396,6 +397,8 @@ static int start(struct daemon *d)
 	raise_nofile(d->conf->max_sessions);
 	if (d->conf->user && drop_privileges(d->conf->user) < 0)
 		return -1;
+	if (d->conf->state_file)
+		state_load(d->proxy, &d->backends, d->conf->state_file, d->conf->session_timeout);
 	signals_start(d);
 	proxy_start(d->proxy);
 	/* a failing netlink socket costs route tracking, not the service */
@@ -483,6 +486,8 @@ int main(int argc, char **argv)
 		notify("READY=1\nSTATUS=forwarding");
 		ev_run(d.loop, 0);
 		proxy_log_stats(d.proxy);
+		if (d.conf->state_file)
+			state_save(d.proxy, d.conf->state_file);
 		signals_stop(&d);
 		status = 0;
 	}

@@ -199,6 +199,15 @@ int metrics_render(const struct metrics_input *in, FILE *f)
 	fprintf(f, "wglb_sessions_roamed_total %llu\n", (unsigned long long)px->sessions_roamed);
 	family(f, "wglb_sessions_expired_total", "counter", "Sessions freed after idling.");
 	fprintf(f, "wglb_sessions_expired_total %llu\n", (unsigned long long)px->sessions_expired);
+	family(f, "wglb_sessions_learned_total", "counter",
+	       "Sessions of unknown tunnels (restart, other node) whose backend was found.");
+	fprintf(f, "wglb_sessions_learned_total %llu\n", (unsigned long long)px->sessions_learned);
+	family(f, "wglb_learn_failed_total", "counter",
+	       "Learning sessions that expired without any backend answering.");
+	fprintf(f, "wglb_learn_failed_total %llu\n", (unsigned long long)px->learn_failed);
+	family(f, "wglb_learn_packets_total", "counter",
+	       "Datagram copies sent to backends while learning unknown tunnels.");
+	fprintf(f, "wglb_learn_packets_total %llu\n", (unsigned long long)px->learn_copies);
 	family(f, "wglb_client_packets_total", "counter",
 	       "Datagrams on the VIP, by direction (received from clients, sent to clients).");
 	fprintf(f, "wglb_client_packets_total{direction=\"received\"} %llu\n",

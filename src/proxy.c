@@ -63,6 +63,7 @@ struct proxy {
 	struct load_meter load;
 	struct bucket session_bucket;
 	struct wg_cookie_issuer cookies;   /* also opens backends' cookie replies */
+	struct bucket learn_bucket;
 	unsigned source_rr;
 
 	/* receive batch, shared by every socket: one callback runs at a time */
@@ -101,6 +102,11 @@ unsigned proxy_session_count(const struct proxy *px)
 void proxy_foreach_session(struct proxy *px, void (*cb)(struct session *s, void *arg), void *arg)
 {
 	session_foreach(px->st, cb, arg);
+}
+
+const union sockaddr_any *proxy_session_listen(const struct session *s)
+{
+	return &s->ls->addr;
 }
 
 ev_tstamp proxy_now(const struct proxy *px)
@@ -183,13 +189,67 @@ static void session_destroy(struct proxy *px, struct session *s)
 
 /* ---- client -> backend ---- */
 
+/* May a learning session's datagrams go to b? Draining and removed backends still own tunnels. */
+static bool learn_target(const struct backend *b)
+{
+	return b->admin != ADMIN_DISABLED && b->health == HEALTH_UP && b->route_ok;
+}
+
+/*
+ * A learning session does not know its backend: each datagram goes to
+ * every backend that may own the tunnel (the others drop an index they do
+ * not know), within the learning rate, since it multiplies traffic.
+ */
+static void learn_send(struct proxy *px, struct fwd *f, unsigned n)
+{
+	struct session *s = f[0].s;
+	ev_tstamp now = ev_now(px->loop);
+	bool v6sock = s->io.fd >= 0 && s->local_family == AF_INET6;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (!bucket_take(&px->learn_bucket, px->conf->limits.learn_rate,
+				 px->conf->limits.learn_rate, now) ||
+		    !source_take(px->sources, s->src, now)) {
+			drop(px, DROP_LEARN_RATE);
+			continue;
+		}
+		for (unsigned j = 0; j < px->bs->n; j++) {
+			const struct backend *b = px->bs->v[j];
+			union sockaddr_any to = b->addr;
+
+			if (!learn_target(b))
+				continue;
+			if (v6sock && to.sa.sa_family == AF_INET) {
+				/* a dual-stack socket reaches IPv4 backends by mapped addresses */
+				memset(&to, 0, sizeof to);
+				to.in6.sin6_family = AF_INET6;
+				to.in6.sin6_port = b->addr.in.sin_port;
+				to.in6.sin6_addr.s6_addr[10] = to.in6.sin6_addr.s6_addr[11] = 0xff;
+				memcpy(to.in6.sin6_addr.s6_addr + 12, &b->addr.in.sin_addr, 4);
+			} else if (!v6sock && to.sa.sa_family != AF_INET) {
+				continue;
+			}
+			if (sendto(s->io.fd, f[i].iov.iov_base, f[i].iov.iov_len, MSG_DONTWAIT, &to.sa,
+				   addr_len(&to)) < 0)
+				drop(px, DROP_SEND);
+			else
+				px->stats.learn_copies++;
+		}
+		s->tx_packets++;
+		s->tx_bytes += f[i].iov.iov_len;
+	}
+}
+
 static void send_run(struct proxy *px, struct fwd *f, unsigned n)
 {
 	struct session *s = f[0].s;
-
 	unsigned done = 0;
 	bool retried = false;
 
+	if (s->learning) {
+		learn_send(px, f, n);
+		return;
+	}
 	s->be->last_tx = ev_now(px->loop);
 	for (unsigned i = 0; i < n; i++) {
 		memset(&px->out[i].msg_hdr, 0, sizeof px->out[i].msg_hdr);
@@ -435,6 +495,171 @@ static struct session *session_open(struct proxy *px, struct listener *ls,
 	return s;
 }
 
+/*
+ * A session for an endpoint whose tunnel wglbd does not know (after a
+ * restart, or on another balancer node): its socket is not connected,
+ * and dual-stack when it can be, to reach backends of both families.
+ */
+static struct session *session_open_learning(struct proxy *px, struct listener *ls,
+					     const union sockaddr_any *client, struct msghdr *mh,
+					     uint32_t idx, ev_tstamp now)
+{
+	const struct conf_limits *lim = &px->conf->limits;
+	struct source *src;
+	struct session *s;
+	int fd, zero = 0, fam = AF_INET6;
+
+	if (session_table_count(px->st) >= px->conf->max_sessions) {
+		drop(px, DROP_SESSION_LIMIT);
+		return NULL;
+	}
+	src = source_get(px->sources, client, now);
+	if (!src) {
+		drop(px, DROP_SOURCE_LIMIT);
+		return NULL;
+	}
+	if (source_sessions(src) >= lim->max_sessions_per_source) {
+		drop(px, DROP_SOURCE_LIMIT);
+		return NULL;
+	}
+	if (!bucket_take(&px->session_bucket, lim->session_rate, lim->session_rate, now)) {
+		drop(px, DROP_SESSION_RATE);
+		return NULL;
+	}
+	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) {
+		if (fd >= 0)
+			close(fd);
+		fam = AF_INET;
+		fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0) {
+		drop(px, DROP_SOCKET);
+		return NULL;
+	}
+	s = session_new(client, now);
+	if (!s) {
+		close(fd);
+		drop(px, DROP_SOCKET);
+		return NULL;
+	}
+	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
+	s->io.data = px;
+	ev_io_start(px->loop, &s->io);
+	s->local_family = (uint8_t)fam;
+	s->learning = true;
+	s->learn_index = idx;
+	s->ls = ls;
+	if (ls->wildcard)
+		s->has_local = local_from_cmsg(mh, &s->local);
+	s->src = src;
+	source_session_add(src);
+	session_insert(px->st, s);
+	px->stats.sessions_created++;
+	{
+		char a[ADDR_STRLEN];
+
+		log_debug("session %s: unknown tunnel (index %08x), learning its backend",
+			  addr_fmt(client, a), idx);
+	}
+	return s;
+}
+
+/* The backend b answered a learning session: the tunnel is b's. */
+static void learn_bind(struct proxy *px, struct session *s, struct backend *b,
+		       const union sockaddr_any *from, ev_tstamp now)
+{
+	char a[ADDR_STRLEN];
+
+	if (connect(s->io.fd, &from->sa, addr_len(from)) < 0)
+		log_debug("session %s: connect: %s", addr_fmt(&s->client, a), strerror(errno));
+	s->learning = false;
+	s->be = b;
+	b->sessions++;
+	session_add_index(px->st, s, s->learn_index, now);
+	px->stats.sessions_learned++;
+	log_info("session %s: tunnel learned, backend %s", addr_fmt(&s->client, a), b->name);
+}
+
+/* Which backend sent from (possibly as an IPv4-mapped address)? */
+static struct backend *backend_by_addr(struct proxy *px, const union sockaddr_any *from)
+{
+	union sockaddr_any a = *from;
+
+	if (a.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.in6.sin6_addr)) {
+		uint16_t port = a.in6.sin6_port;
+		struct in_addr v4;
+
+		memcpy(&v4, a.in6.sin6_addr.s6_addr + 12, 4);
+		memset(&a, 0, sizeof a);
+		a.in.sin_family = AF_INET;
+		a.in.sin_port = port;
+		a.in.sin_addr = v4;
+	}
+	for (unsigned i = 0; i < px->bs->n; i++)
+		if (addr_equal(&px->bs->v[i]->addr, &a))
+			return px->bs->v[i];
+	return NULL;
+}
+
+int proxy_restore_session(struct proxy *px, const union sockaddr_any *listen,
+			  const union sockaddr_any *client, const union sockaddr_any *local,
+			  struct backend *be, const union sockaddr_any *upstream,
+			  const uint32_t *idx, unsigned n_idx, double idle)
+{
+	ev_tstamp now = ev_now(px->loop);
+	struct listener *ls = NULL;
+	struct session *s;
+	int fd, e;
+
+	for (unsigned i = 0; i < px->n_ls && !ls; i++)
+		if (addr_equal(&px->ls[i].addr, listen))
+			ls = &px->ls[i];
+	if (!ls || session_find_by_endpoint(px->st, client) ||
+	    session_table_count(px->st) >= px->conf->max_sessions ||
+	    client->sa.sa_family != ls->addr.sa.sa_family)
+		return -EINVAL;
+	fd = socket(be->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/*
+	 * The backend knows the client at the upstream address it last saw:
+	 * the same address and port keep its replies flowing before the
+	 * client's next packet moves it. If taken, any port will do.
+	 */
+	if (upstream && upstream->sa.sa_family == be->addr.sa.sa_family &&
+	    bind(fd, &upstream->sa, addr_len(upstream)) < 0)
+		log_debug("restore: upstream %s taken, another port", "address");
+	if (connect(fd, &be->addr.sa, addr_len(&be->addr)) < 0) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	s = session_new(client, now - idle);
+	if (!s) {
+		close(fd);
+		return -ENOMEM;
+	}
+	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
+	s->io.data = px;
+	ev_io_start(px->loop, &s->io);
+	s->be = be;
+	be->sessions++;
+	s->ls = ls;
+	if (local) {
+		s->local = *local;
+		s->has_local = true;
+	}
+	s->src = source_get(px->sources, client, now);
+	if (s->src)
+		source_session_add(s->src);
+	session_insert(px->st, s);
+	for (unsigned i = 0; i < n_idx && i < SESSION_MAX_INDICES; i++)
+		session_add_index(px->st, s, idx[i], now - idle);
+	px->stats.sessions_created++;
+	return 0;
+}
+
 /* Move a session to another backend: new socket, the old backend's indices forgotten. */
 static int session_move(struct proxy *px, struct session *s, struct backend *be)
 {
@@ -471,6 +696,22 @@ static bool steer_initiation(struct proxy *px, struct session *s, ev_tstamp now)
 	struct backend *cur = s->be, *next;
 	bool unanswered = s->init_pending && s->cookie_time < s->init_time;
 
+	if (!cur) {
+		/* a learning session's client starts a handshake: steer it like a new one */
+		next = balance_pick(px->bs, &s->client, NULL, now);
+		if (!next) {
+			drop(px, DROP_NO_BACKEND);
+			return false;
+		}
+		flush_fwd(px);
+		s->learning = false;
+		if (session_move(px, s, next) < 0) {
+			session_destroy(px, s);
+			drop(px, DROP_SOCKET);
+			return false;
+		}
+		return true;
+	}
 	if (unanswered) {
 		cur->c.handshakes_unanswered++;
 		backend_suspect(px->bs, cur, "client initiation unanswered");
@@ -529,6 +770,10 @@ static struct session *route_new(struct proxy *px, struct listener *ls,
 
 	old = session_find_by_index(px->st, wg_receiver_index(t, p), now, &ambiguous);
 	if (!old) {
+		/* a tunnel wglbd does not know (restart, other node), or an index collision */
+		if (px->conf->learn_unknown && (t == WG_MSG_DATA || t == WG_MSG_RESPONSE))
+			return session_open_learning(px, ls, client, mh, wg_receiver_index(t, p),
+						     now);
 		drop(px, ambiguous ? DROP_AMBIGUOUS : DROP_NO_SESSION);
 		return NULL;
 	}
@@ -695,12 +940,16 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		memset(mh, 0, sizeof *mh);
 		mh->msg_iov = &px->in_iov[i];
 		mh->msg_iovlen = 1;
+		if (s->learning) {
+			mh->msg_name = &px->in_name[i];
+			mh->msg_namelen = sizeof px->in_name[i];
+		}
 	}
 	n = recvmmsg(s->io.fd, px->in, BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
 		/* ECONNREFUSED and friends: an ICMP error for an earlier send */
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			log_debug("backend %s: recv: %s", be->name, strerror(errno));
+			log_debug("backend %s: recv: %s", be ? be->name : "-", strerror(errno));
 		return;
 	}
 	for (int i = 0; i < n; i++) {
@@ -713,6 +962,18 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		if (px->in[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			drop(px, DROP_TRUNCATED);
 			continue;
+		}
+		if (s->learning || !be) {
+			/* the first backend that answers owns the tunnel */
+			struct backend *owner = s->learning ? backend_by_addr(px, &px->in_name[i])
+							    : NULL;
+
+			if (!owner) {
+				drop(px, DROP_STRAY);
+				continue;
+			}
+			learn_bind(px, s, owner, &px->in_name[i], now);
+			be = owner;
 		}
 		t = wg_classify(p, len, &why);
 		switch (t) {
@@ -750,8 +1011,9 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		fill_pktinfo(mh, px->out_ctrl[k], s->has_local ? &s->local : NULL);
 		k++;
 	}
-	if (n > 0)
-		be->last_rx = now;
+	if (k == 0)
+		goto out;
+	be->last_rx = now;
 	while (done < k) {
 		int r = sendmmsg(s->ls->io.fd, px->out + done, k - done, MSG_DONTWAIT);
 
@@ -771,6 +1033,7 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		done += (unsigned)r;
 	}
+out:
 	/* restore the receive buffers' full size for the next batch */
 	for (int i = 0; i < n; i++)
 		px->in_iov[i].iov_len = BUF_SIZE;
@@ -786,6 +1049,8 @@ static void expire_one(struct session *s, void *arg)
 	log_debug("session %s: expired (backend %s)", addr_fmt(&s->client, a),
 		  s->be ? s->be->name : "-");
 	px->stats.sessions_expired++;
+	if (s->learning)
+		px->stats.learn_failed++;
 	session_destroy(px, s);
 }
 
@@ -829,6 +1094,8 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct conf *c, struct backe
 	}
 	px->session_bucket.tokens = c->limits.session_rate;
 	px->session_bucket.last = ev_now(loop);
+	px->learn_bucket.tokens = c->limits.learn_rate;
+	px->learn_bucket.last = ev_now(loop);
 	if (c->has_public_key) {
 		px->check_mac1 = true;
 		wg_mac1_key(px->mac1_key, c->public_key);
@@ -985,12 +1252,15 @@ void proxy_log_stats(const struct proxy *px)
 	const struct proxy_stats *st = &px->stats;
 
 	log_notice("stats: rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu "
-		   "sessions=%u sessions_created=%llu sessions_roamed=%llu sessions_expired=%llu",
+		   "sessions=%u sessions_created=%llu sessions_roamed=%llu sessions_expired=%llu "
+		   "sessions_learned=%llu learn_failed=%llu learn_copies=%llu",
 		   (unsigned long long)st->rx_packets, (unsigned long long)st->rx_bytes,
 		   (unsigned long long)st->tx_packets, (unsigned long long)st->tx_bytes,
 		   session_table_count(px->st), (unsigned long long)st->sessions_created,
 		   (unsigned long long)st->sessions_roamed,
-		   (unsigned long long)st->sessions_expired);
+		   (unsigned long long)st->sessions_expired,
+		   (unsigned long long)st->sessions_learned, (unsigned long long)st->learn_failed,
+		   (unsigned long long)st->learn_copies);
 	for (int r = 0; r < DROP__COUNT; r++)
 		log_notice("stats: drop reason=%s count=%llu", drop_reason_name(r),
 			   (unsigned long long)st->drops[r]);

@@ -33,6 +33,8 @@ static const char *const drop_names[DROP__COUNT] = {
 	[DROP_COOKIE] = "cookie_required",
 	[DROP_SOURCE_LIMIT] = "source_limit",
 	[DROP_SESSION_RATE] = "session_rate",
+	[DROP_LEARN_RATE] = "learn_rate",
+	[DROP_STRAY] = "stray",
 };
 
 const char *drop_reason_name(enum drop_reason r)

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * state: the session table written at shutdown and read at start, so a
+ * planned restart keeps every tunnel where it was without learning.
+ */
+#ifndef WGLB_STATE_H
+#define WGLB_STATE_H
+
+#include "backend.h"
+#include "proxy.h"
+
+/* Write every bound session to path (via a temporary file and rename). 0 or -errno. */
+int state_save(struct proxy *px, const char *path);
+/*
+ * Read path and recreate its sessions; the file is removed afterwards so
+ * that it is never read twice. A missing file is fine; an old (older than
+ * max_age seconds), foreign or corrupt one is ignored with a log line.
+ * Returns the number of sessions restored.
+ */
+unsigned state_load(struct proxy *px, struct backend_set *bs, const char *path, double max_age);
+
+#endif
