@@ -271,7 +271,7 @@ struct conn {
 	ev_io io;
 	ev_timer timer;
 	struct control *ctl;
-	char in[CONTROL_MAX_LINE + 2];
+	char in[CONTROL_MAX_LINE + 3];       /* the line, "\r\n" and a NUL */
 	size_t n_in;
 	char *out;
 	size_t n_out, off;
@@ -364,7 +364,11 @@ static void conn_read_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	c->n_in += (size_t)n;
 	c->in[c->n_in] = '\0';
-	nl = strchr(c->in, '\n');
+	nl = memchr(c->in, '\n', c->n_in);
+	if (memchr(c->in, '\0', nl ? (size_t)(nl - c->in) : c->n_in)) {
+		conn_answer(c, error_answer("request contains a control character"));
+		return;
+	}
 	if (!nl && c->n_in < sizeof c->in - 1)
 		return;
 	if (!nl) {

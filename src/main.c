@@ -228,6 +228,8 @@ static int reload(void *arg, char **err)
 		log_warnx("reload: control socket changed: that needs a restart");
 	if (diff.metrics_changed)
 		log_warnx("reload: [metrics] changed: that needs a restart");
+	if (nc->limits.max_sources != old->limits.max_sources)
+		log_warnx("reload: max_sources changed: that needs a restart");
 
 	log_set_level(nc->log_level);
 	health_reconfigure(d->health, nc);

@@ -231,9 +231,9 @@ int metrics_render(const struct metrics_input *in, FILE *f)
 	       "Cookie replies wglbd sent to clients while under load.");
 	fprintf(f, "wglb_cookie_replies_sent_total %llu\n",
 		(unsigned long long)px->cookie_replies_sent);
-	family(f, "wglb_backend_cookies_absorbed_total", "counter",
+	family(f, "wglb_absorbed_cookie_replies_total", "counter",
 	       "Backends' cookie replies opened by wglbd and answered with the backend's mac2.");
-	fprintf(f, "wglb_backend_cookies_absorbed_total %llu\n",
+	fprintf(f, "wglb_absorbed_cookie_replies_total %llu\n",
 		(unsigned long long)px->backend_cookies);
 	family(f, "wglb_config_reloads_total", "counter",
 	       "Configuration loads after start, by result.");
