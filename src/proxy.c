@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,11 @@
 #define BATCH 64
 #define BUF_SIZE 65536
 #define CTRL_SIZE CMSG_SPACE(sizeof(struct in6_pktinfo))
+/* a GSO message carries its segment size, and towards a client its source address too */
+#define OUT_CTRL_SIZE (CMSG_SPACE(sizeof(uint16_t)) + CTRL_SIZE)
+/* segments per GSO send (the kernel's UDP_MAX_SEGMENTS is 64 or more) */
+#define GSO_MAX_SEGS 64
+#define GSO_MAX_BYTES 60000
 #define FRONT_SOCKBUF (4 << 20)
 /* handshakes seen again within this time are replays (a key lives 180 s) */
 #define REPLAY_LIFETIME 180.0
@@ -77,9 +83,11 @@ struct proxy {
 	struct fwd fwd[BATCH];
 	unsigned n_fwd;
 
-	/* send batch */
+	/* send batch: one message per datagram, or per run of equal-sized ones with GSO */
 	struct mmsghdr out[BATCH];
-	uint8_t out_ctrl[BATCH][CTRL_SIZE];
+	struct iovec out_iov[BATCH];
+	uint8_t out_ctrl[BATCH][OUT_CTRL_SIZE];
+	bool gso;                       /* UDP_SEGMENT works here */
 };
 
 static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -240,45 +248,139 @@ static void learn_send(struct proxy *px, struct fwd *f, unsigned n)
 	}
 }
 
+/* A cmsg of level/type carrying len bytes of data, after *used bytes of ctrl. */
+static void put_cmsg(struct msghdr *mh, size_t *used, int level, int type, const void *data,
+		     size_t len)
+{
+	struct cmsghdr *c = (struct cmsghdr *)((uint8_t *)mh->msg_control + *used);
+
+	c->cmsg_level = level;
+	c->cmsg_type = type;
+	c->cmsg_len = CMSG_LEN(len);
+	memcpy(CMSG_DATA(c), data, len);
+	*used += CMSG_SPACE(len);
+}
+
+/*
+ * Messages for the datagrams out_iov[first..n) to one destination. With
+ * GSO, each run of equal-sized datagrams (the last of a run may be
+ * shorter) becomes one message with UDP_SEGMENT, which the kernel splits
+ * again after a single trip through the stack. Returns the message count.
+ */
+static unsigned build_out(struct proxy *px, unsigned first, unsigned n,
+			  const union sockaddr_any *name, const union sockaddr_any *local)
+{
+	unsigned m = 0;
+
+	for (unsigned i = first; i < n;) {
+		struct msghdr *mh = &px->out[m].msg_hdr;
+		size_t seg = px->out_iov[i].iov_len, total = seg, used = 0;
+		unsigned j = i + 1;
+
+		while (px->gso && j < n && j - i < GSO_MAX_SEGS &&
+		       px->out_iov[j].iov_len <= seg && total + px->out_iov[j].iov_len <= GSO_MAX_BYTES) {
+			total += px->out_iov[j].iov_len;
+			if (px->out_iov[j++].iov_len < seg)
+				break;  /* a shorter datagram ends the run */
+		}
+		memset(mh, 0, sizeof *mh);
+		mh->msg_name = (void *)name;
+		mh->msg_namelen = name ? addr_len(name) : 0;
+		mh->msg_iov = &px->out_iov[i];
+		mh->msg_iovlen = j - i;
+		mh->msg_control = px->out_ctrl[m];
+		if (local && local->sa.sa_family == AF_INET) {
+			struct in_pktinfo pi = { .ipi_spec_dst = local->in.sin_addr };
+
+			put_cmsg(mh, &used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
+		} else if (local) {
+			struct in6_pktinfo pi = { .ipi6_addr = local->in6.sin6_addr };
+
+			put_cmsg(mh, &used, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
+		}
+		if (j - i > 1) {
+			uint16_t gso_size = (uint16_t)seg;
+
+			put_cmsg(mh, &used, SOL_UDP, UDP_SEGMENT, &gso_size, sizeof gso_size);
+		}
+		mh->msg_controllen = used;
+		if (!used)
+			mh->msg_control = NULL;
+		m++;
+		i = j;
+	}
+	return m;
+}
+
+static bool gso_refused(int e)
+{
+	return e == EIO || e == EINVAL || e == EOPNOTSUPP || e == ENOPROTOOPT;
+}
+
+/*
+ * Send out_iov[0..n) on fd (to name, from local), in as few system calls
+ * as the batch allows. Returns how many datagrams left; the rest count as
+ * send drops. A kernel or device that refuses GSO turns it off for good.
+ */
+static unsigned send_datagrams(struct proxy *px, int fd, unsigned n,
+			       const union sockaddr_any *name, const union sockaddr_any *local)
+{
+	unsigned first = 0;
+	bool retried = false;
+
+	while (first < n) {
+		unsigned m = build_out(px, first, n, name, local), done = 0;
+
+		while (done < m) {
+			int r = sendmmsg(fd, px->out + done, m - done, MSG_DONTWAIT);
+
+			if (r < 0) {
+				int e = errno;
+
+				if (px->out[done].msg_hdr.msg_iovlen > 1 && gso_refused(e)) {
+					log_notice("UDP GSO refused (%s): sending datagrams one by one",
+						   strerror(e));
+					px->gso = false;
+					break;
+				}
+				/*
+				 * A pending ICMP error of a connected socket fails one
+				 * send and is then cleared: try once more.
+				 */
+				if ((e == ECONNREFUSED || e == EHOSTUNREACH || e == ENETUNREACH) &&
+				    !retried) {
+					retried = true;
+					continue;
+				}
+				px->stats.drops[DROP_SEND] += n - first;
+				return first;
+			}
+			for (int k = 0; k < r; k++)
+				first += (unsigned)px->out[done + k].msg_hdr.msg_iovlen;
+			done += (unsigned)r;
+		}
+	}
+	return first;
+}
+
 static void send_run(struct proxy *px, struct fwd *f, unsigned n)
 {
 	struct session *s = f[0].s;
-	unsigned done = 0;
-	bool retried = false;
+	unsigned sent;
 
 	if (s->learning) {
 		learn_send(px, f, n);
 		return;
 	}
 	s->be->last_tx = ev_now(px->loop);
-	for (unsigned i = 0; i < n; i++) {
-		memset(&px->out[i].msg_hdr, 0, sizeof px->out[i].msg_hdr);
-		px->out[i].msg_hdr.msg_iov = &f[i].iov;
-		px->out[i].msg_hdr.msg_iovlen = 1;
-	}
-	while (done < n) {
-		int r = sendmmsg(s->io.fd, px->out + done, n - done, MSG_DONTWAIT);
-
-		if (r < 0) {
-			/*
-			 * A pending ICMP error of the connected socket fails
-			 * one send and is then cleared: try once more.
-			 */
-			if ((errno == ECONNREFUSED || errno == EHOSTUNREACH ||
-			     errno == ENETUNREACH) && !retried) {
-				retried = true;
-				continue;
-			}
-			px->stats.drops[DROP_SEND] += n - done;
-			return;
-		}
-		for (int i = 0; i < r; i++) {
-			s->tx_packets++;
-			s->tx_bytes += f[done + i].iov.iov_len;
-			s->be->c.tx_packets++;
-			s->be->c.tx_bytes += f[done + i].iov.iov_len;
-		}
-		done += (unsigned)r;
+	for (unsigned i = 0; i < n; i++)
+		px->out_iov[i] = f[i].iov;
+	sent = send_datagrams(px, s->io.fd, n, NULL, NULL);
+	for (unsigned i = 0; i < sent; i++) {
+		s->tx_packets++;
+		s->tx_bytes += f[i].iov.iov_len;
+		s->be->c.tx_packets++;
+		s->be->c.tx_bytes += f[i].iov.iov_len;
 	}
 }
 
@@ -930,7 +1032,7 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct proxy *px = w->data;
 	struct backend *be = s->be;
 	ev_tstamp now = ev_now(loop);
-	unsigned k = 0, done = 0;
+	unsigned k = 0, sent;
 	int n;
 
 	(void)revents;
@@ -947,15 +1049,19 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	n = recvmmsg(s->io.fd, px->in, BATCH, MSG_DONTWAIT, NULL);
 	if (n < 0) {
-		/* ECONNREFUSED and friends: an ICMP error for an earlier send */
-		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+		/*
+		 * ECONNREFUSED: an ICMP port unreachable for an earlier send,
+		 * nothing listens there any more. A passive signal: probe now.
+		 */
+		if (errno == ECONNREFUSED && be)
+			backend_suspect(px->bs, be, "port unreachable for client traffic");
+		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			log_debug("backend %s: recv: %s", be ? be->name : "-", strerror(errno));
 		return;
 	}
 	for (int i = 0; i < n; i++) {
 		uint8_t *p = px->bufs + (size_t)i * BUF_SIZE;
 		size_t len = px->in[i].msg_len;
-		struct msghdr *mh = &px->out[k].msg_hdr;
 		enum drop_reason why;
 		enum wg_msg t;
 
@@ -1002,43 +1108,25 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		case WG_MSG_DATA:
 			break;
 		}
-		memset(mh, 0, sizeof *mh);
-		mh->msg_name = &s->client;
-		mh->msg_namelen = addr_len(&s->client);
-		mh->msg_iov = &px->in_iov[i];
-		mh->msg_iovlen = 1;
-		px->in_iov[i].iov_len = len;
-		fill_pktinfo(mh, px->out_ctrl[k], s->has_local ? &s->local : NULL);
+		px->out_iov[k].iov_base = p;
+		px->out_iov[k].iov_len = len;
 		k++;
 	}
 	if (k == 0)
-		goto out;
+		return;
 	be->last_rx = now;
-	while (done < k) {
-		int r = sendmmsg(s->ls->io.fd, px->out + done, k - done, MSG_DONTWAIT);
+	sent = send_datagrams(px, s->ls->io.fd, k, &s->client, s->has_local ? &s->local : NULL);
+	for (unsigned i = 0; i < sent; i++) {
+		size_t len = px->out_iov[i].iov_len;
 
-		if (r < 0) {
-			px->stats.drops[DROP_SEND] += k - done;
-			break;
-		}
-		for (int i = 0; i < r; i++) {
-			size_t len = px->out[done + i].msg_hdr.msg_iov->iov_len;
-
-			s->rx_packets++;
-			s->rx_bytes += len;
-			be->c.rx_packets++;
-			be->c.rx_bytes += len;
-			px->stats.tx_packets++;
-			px->stats.tx_bytes += len;
-		}
-		done += (unsigned)r;
+		s->rx_packets++;
+		s->rx_bytes += len;
+		be->c.rx_packets++;
+		be->c.rx_bytes += len;
+		px->stats.tx_packets++;
+		px->stats.tx_bytes += len;
 	}
-out:
-	/* restore the receive buffers' full size for the next batch */
-	for (int i = 0; i < n; i++)
-		px->in_iov[i].iov_len = BUF_SIZE;
 }
-
 /* ---- expiry ---- */
 
 static void expire_one(struct session *s, void *arg)
@@ -1094,6 +1182,7 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct conf *c, struct backe
 	}
 	px->session_bucket.tokens = c->limits.session_rate;
 	px->session_bucket.last = ev_now(loop);
+	px->gso = true;
 	px->learn_bucket.tokens = c->limits.learn_rate;
 	px->learn_bucket.last = ev_now(loop);
 	if (c->has_public_key) {
