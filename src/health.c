@@ -258,8 +258,8 @@ static void probe_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)revents;
 	if (p->in_flight) {
 		health_report(p->h, p->b, PROBE_NO_RESPONSE,
-			      "handshake probe unanswered: backend unreachable, or the probe "
-			      "public key is not a peer there");
+			      "handshake probe unanswered: the backend is down or unreachable, "
+			      "or the probe public key is not one of its peers");
 		probe_done(p);
 		return;
 	}

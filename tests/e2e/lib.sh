@@ -22,12 +22,23 @@
 #   e2e_require_root_and_tools   exit 77 unless root and the tools exist
 #   e2e_init                     run id, work dir, cleanup trap
 #   e2e_lb_ns                    the middle namespace with both bridges
-#   e2e_add_backend NAME         backend namespace + wireguard-go + iperf3
+#   e2e_add_backend NAME [noprobe] [ownlink]
+#                                backend namespace + wireguard-go + iperf3
 #   e2e_add_client NAME [v4|v6|direct:BACKEND|direct6:BACKEND]
 #   e2e_write_conf FILE [LINE...] wglbd config for the backends added so far
 #   e2e_start_wglbd CONF         wglbd in the lb ns, waits until it listens
 #   e2e_wglbd_stats              SIGUSR1, prints the fresh "stats:" lines
 #   e2e_handshake_of BACKEND CLIENT, e2e_serving_backend CLIENT, ...
+#
+# Health checks (see "health" below): e2e_init makes a probe key pair
+# ($E2E_PROBE_KEY, $E2E_PROBE_PUB) and every backend lists its public key as
+# a peer unless added with "noprobe"; E2E_HEALTH=1 makes e2e_write_conf
+# emit a [health] section (E2E_HEALTH_LINES, E2E_BACKEND_LINES[NAME] add
+# lines). Helpers: e2e_kill_backend_wg, e2e_restart_backend_wg,
+# e2e_backend_link, e2e_log_mark, e2e_log_grep, e2e_wait_log, e2e_log_epoch,
+# e2e_re_escape, e2e_backend_health, e2e_wait_health, e2e_wglbd_reload,
+# e2e_now, e2e_ping_bg, e2e_ping_first_reply, e2e_ping_replies,
+# e2e_wait_ping_reply.
 
 E2E_PORT=51820
 E2E_VIP4=10.200.0.1
@@ -55,6 +66,15 @@ declare -A E2E_TADDR4=()    # client name -> tunnel IPv4 address
 declare -A E2E_PUB=()       # client name -> public key
 declare -A E2E_PORTOF=()    # client name -> WireGuard listen port
 declare -A E2E_WGPID=()     # name -> wireguard-go pid
+declare -A E2E_WGDOWN=()    # backend name -> 1 while its wireguard-go is stopped
+declare -A E2E_NOPROBE=()   # backend name -> 1: the probe key is not a peer there
+declare -A E2E_LBLINK=()    # backend name -> its link in the lb ns (veth)
+declare -A E2E_LBADDR4=()   # backend name -> lb-side IPv4 address it routes via
+declare -A E2E_LBADDR6=()   # backend name -> lb-side IPv6 address it routes via
+declare -A E2E_BACKEND_LINES=()  # backend name -> extra lines for its section
+E2E_HEALTH_LINES=()         # extra lines for [health] (with E2E_HEALTH=1)
+E2E_PROBE_KEY=
+E2E_PROBE_PUB=
 E2E_WGLBD_PID=
 E2E_WGLBD_LOG=
 E2E_LAST_PID=
@@ -112,7 +132,7 @@ e2e_find_wglbd() {
 
 e2e_init() {
 	local pidhex
-	pidhex=$(printf '%x' "$$")
+	pidhex=$(printf '%06x' "$$")   # ${x: -6} of a shorter string is empty
 	# <= 6 hex digits of pid + 2 random: interface names "w<run>b<k>" stay <= 15
 	E2E_RUN=$(printf '%s%02x' "${pidhex: -6}" $((RANDOM % 256)))
 	E2E_NS_LB=wglb-$E2E_RUN-lb
@@ -123,6 +143,10 @@ e2e_init() {
 	trap 'exit 143' TERM
 	(umask 077 && wg genkey >"$E2E_DIR/server.key") || e2e_fail "wg genkey"
 	E2E_SRV_PUB=$(wg pubkey <"$E2E_DIR/server.key")
+	# the health probe's key pair; wglbd wants the private key file 0600
+	E2E_PROBE_KEY=$E2E_DIR/probe.key
+	(umask 077 && wg genkey >"$E2E_PROBE_KEY") || e2e_fail "wg genkey (probe)"
+	E2E_PROBE_PUB=$(wg pubkey <"$E2E_PROBE_KEY")
 	e2e_debug "run id $E2E_RUN, work dir $E2E_DIR"
 }
 
@@ -258,12 +282,28 @@ e2e_wg() {
 	ip netns exec "${E2E_NS[$name]}" wg "$@"
 }
 
-# e2e_add_backend NAME: namespace, veth to the lb ns (10.200.1.(10+k),
-# fd42:6c62:0:1::(10+k)), wireguard-go with the shared key on port 51820,
-# tunnel address 10.77.0.1/24 + fd42:6c62:77::1/64, every known client as a
-# peer, and iperf3 servers on the tunnel address, ports 5201..
+# e2e_add_backend NAME [OPTION...]: namespace, veth to the lb ns
+# (10.200.1.(10+k), fd42:6c62:0:1::(10+k)), wireguard-go with the shared key
+# on port 51820, tunnel address 10.77.0.1/24 + fd42:6c62:77::1/64, every
+# known client as a peer, the health probe's public key as a peer, and
+# iperf3 servers on the tunnel address, ports 5201..
+# Options:
+#   noprobe  do not list the probe key as a peer (probes go unanswered)
+#   ownlink  a link of its own instead of a port on bridge brb: the lb ns
+#            end "vb<k>" holds 10.200.(100+k).1/24 + fd42:6c62:0:(100+k)::1/64,
+#            the backend 10.200.(100+k).2 / ::2, so "ip link set vb<k> down"
+#            in the lb ns removes wglbd's route to it (a bridge port going
+#            down does not: the bridge stays up while other ports are)
 e2e_add_backend() {
-	local name=$1 k ns ifc c p
+	local name=$1 k ns ifc p o probe=1 ownlink=0 lb4 lb6
+	shift
+	for o in "$@"; do
+		case $o in
+		noprobe) probe=0 ;;
+		ownlink) ownlink=1 ;;
+		*) e2e_fail "e2e_add_backend $name: unknown option $o" ;;
+		esac
+	done
 	k=$((${#E2E_BACKENDS[@]} + 1))
 	ns=wglb-$E2E_RUN-$name
 	ifc=w${E2E_RUN}b$k
@@ -271,27 +311,63 @@ e2e_add_backend() {
 	E2E_NS[$name]=$ns
 	E2E_IF[$name]=$ifc
 	E2E_IDX[$name]=$k
-	E2E_ADDR4[$name]=10.200.1.$((10 + k))
-	E2E_ADDR6[$name]=fd42:6c62:0:1::$((10 + k))
+	E2E_LBLINK[$name]=vb$k
+	[ "$probe" = 1 ] || E2E_NOPROBE[$name]=1
 	e2e_netns "$ns"
-	e2e_veth "$ns" "vb$k" brb
+	if [ "$ownlink" = 1 ]; then
+		E2E_ADDR4[$name]=10.200.$((100 + k)).2
+		E2E_ADDR6[$name]=fd42:6c62:0:$((100 + k))::2
+		lb4=10.200.$((100 + k)).1
+		lb6=fd42:6c62:0:$((100 + k))::1
+		ip -n "$E2E_NS_LB" link add "vb$k" type veth peer name eth0 netns "$ns" ||
+			e2e_fail "veth vb$k"
+		# keep the IPv6 address while the link is down, as IPv4 does
+		ip netns exec "$E2E_NS_LB" sh -c "echo 1 >/proc/sys/net/ipv6/conf/vb$k/keep_addr_on_down" 2>/dev/null
+		ip -n "$E2E_NS_LB" addr add "$lb4/24" dev "vb$k"
+		ip -n "$E2E_NS_LB" addr add "$lb6/64" dev "vb$k" nodad
+		ip -n "$E2E_NS_LB" link set "vb$k" up
+		ip -n "$ns" link set eth0 up
+	else
+		E2E_ADDR4[$name]=10.200.1.$((10 + k))
+		E2E_ADDR6[$name]=fd42:6c62:0:1::$((10 + k))
+		lb4=$E2E_LB_B4
+		lb6=$E2E_LB_B6
+		e2e_veth "$ns" "vb$k" brb
+	fi
+	# shellcheck disable=SC2034  # for the scripts that source this file
+	E2E_LBADDR4[$name]=$lb4
+	# shellcheck disable=SC2034
+	E2E_LBADDR6[$name]=$lb6
 	ip -n "$ns" addr add "${E2E_ADDR4[$name]}/24" dev eth0
 	ip -n "$ns" addr add "${E2E_ADDR6[$name]}/64" dev eth0 nodad
-	ip -n "$ns" route add 10.200.0.0/16 via "$E2E_LB_B4"
-	ip -n "$ns" -6 route add fd42:6c62::/48 via "$E2E_LB_B6"
+	ip -n "$ns" route add 10.200.0.0/16 via "$lb4"
+	ip -n "$ns" -6 route add fd42:6c62::/48 via "$lb6"
+	e2e_backend_wg_up "$name"
+	for p in $(seq 5201 $((5200 + E2E_IPERF_SERVERS))); do
+		e2e_bg "$ns" "$E2E_DIR/iperf3-$name-$p.log" iperf3 -s -B "$E2E_TUN4" -p "$p"
+	done
+	e2e_debug "backend $name: ns $ns if $ifc ${E2E_ADDR4[$name]} ${E2E_ADDR6[$name]}"
+}
+
+# e2e_backend_wg_up NAME: start and configure the backend's wireguard-go
+# (key, port, every client, the probe peer unless "noprobe", tunnel
+# addresses). Used by e2e_add_backend and e2e_restart_backend_wg.
+e2e_backend_wg_up() {
+	local name=$1 ns=${E2E_NS[$1]} ifc=${E2E_IF[$1]} c
 	e2e_start_wg "$name" "$ns" "$ifc"
+	unset "E2E_WGDOWN[$name]"
 	e2e_wg "$name" set "$ifc" private-key "$E2E_DIR/server.key" listen-port "$E2E_PORT" ||
 		e2e_fail "wg set on backend $name"
 	for c in "${E2E_CLIENTS[@]}"; do
 		e2e_backend_add_client_peer "$name" "$c"
 	done
+	if [ -z "${E2E_NOPROBE[$name]:-}" ] && [ -n "$E2E_PROBE_PUB" ]; then
+		e2e_wg "$name" set "$ifc" peer "$E2E_PROBE_PUB" ||
+			e2e_fail "adding the probe peer to backend $name"
+	fi
 	ip -n "$ns" addr add "$E2E_TUN4/24" dev "$ifc"
 	ip -n "$ns" addr add "$E2E_TUN6/64" dev "$ifc" nodad
 	ip -n "$ns" link set "$ifc" up || e2e_fail "link up $ifc"
-	for p in $(seq 5201 $((5200 + E2E_IPERF_SERVERS))); do
-		e2e_bg "$ns" "$E2E_DIR/iperf3-$name-$p.log" iperf3 -s -B "$E2E_TUN4" -p "$p"
-	done
-	e2e_debug "backend $name: ns $ns if $ifc ${E2E_ADDR4[$name]} ${E2E_ADDR6[$name]}"
 }
 
 e2e_backend_add_client_peer() {
@@ -349,6 +425,8 @@ e2e_add_client() {
 	ip -n "$ns" addr add "fd42:6c62:77::$((10 + k))/64" dev "$ifc" nodad
 	ip -n "$ns" link set "$ifc" up || e2e_fail "link up $ifc"
 	for b in "${E2E_BACKENDS[@]}"; do
+		# a stopped backend gets every client when it is restarted
+		[ -n "${E2E_WGDOWN[$b]:-}" ] && continue
 		e2e_backend_add_client_peer "$b" "$name"
 	done
 	e2e_debug "client $name: ns $ns if $ifc endpoint $ep"
@@ -361,9 +439,40 @@ e2e_client_set_port() {
 	E2E_PORTOF[$1]=$2
 }
 
-# e2e_kill_backend_wg BACKEND: stop the backend's wireguard-go (failover).
+# e2e_kill_backend_wg BACKEND [KILL]: stop the backend's wireguard-go
+# (failover): TERM (then KILL after ~2 s), or with "KILL" a crash: SIGKILL
+# at once. Returns once the process is gone.
 e2e_kill_backend_wg() {
-	e2e_stop_pid "${E2E_WGPID[$1]}"
+	local pid=${E2E_WGPID[$1]}
+	if [ "${2:-}" = KILL ]; then
+		kill -KILL "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	else
+		e2e_stop_pid "$pid"
+	fi
+	E2E_WGDOWN[$1]=1
+	return 0
+}
+
+# e2e_restart_backend_wg BACKEND: a new wireguard-go on the same interface
+# name, with the same key, port, clients (all of them, also those added
+# while it was stopped) and probe peer.
+e2e_restart_backend_wg() {
+	local name=$1 ifc=${E2E_IF[$1]}
+	e2e_stop_pid "${E2E_WGPID[$name]}"
+	E2E_WGDOWN[$name]=1
+	# the tun device goes with the process; a killed one leaves its socket
+	for _ in $(seq 1 50); do
+		ip -n "${E2E_NS[$name]}" link show "$ifc" >/dev/null 2>&1 || break
+		sleep 0.1
+	done
+	rm -f "/var/run/wireguard/$ifc.sock"
+	e2e_backend_wg_up "$name"
+}
+
+# e2e_backend_link BACKEND: the backend's link in the lb namespace.
+e2e_backend_link() {
+	echo "${E2E_LBLINK[$1]}"
 }
 
 # e2e_ns_exec NAME CMD...: run CMD in NAME's namespace (lb for the balancer).
@@ -456,7 +565,9 @@ EOF
 # e2e_write_conf FILE [LINE...]: a wglbd config listening on both VIPs'
 # wildcards with mac1 checking on, one section per backend added so far.
 # Extra LINEs go into [global]. E2E_BACKEND_V6="b3 ..." gives those
-# backends their IPv6 address.
+# backends their IPv6 address. E2E_HEALTH=1 adds a [health] section with
+# the probe key and the lines of the array E2E_HEALTH_LINES;
+# E2E_BACKEND_LINES[NAME] (newline-separated) go into NAME's section.
 e2e_write_conf() {
 	local f=$1 b addr l
 	shift
@@ -467,7 +578,15 @@ e2e_write_conf() {
 		echo "listen = [::]:$E2E_PORT"
 		echo "public_key = $E2E_SRV_PUB"
 		echo "log_level = ${E2E_WGLBD_LOG_LEVEL:-info}"
+		# a control socket of this run's own: runs never share /run/wglb
+		echo "control = $E2E_DIR/wglb.sock"
 		for l in "$@"; do echo "$l"; done
+		if [ "${E2E_HEALTH:-0}" = 1 ]; then
+			echo
+			echo "[health]"
+			echo "probe_private_key_file = $E2E_PROBE_KEY"
+			for l in "${E2E_HEALTH_LINES[@]}"; do echo "$l"; done
+		fi
 		for b in "${E2E_BACKENDS[@]}"; do
 			addr=${E2E_ADDR4[$b]}:$E2E_PORT
 			case " ${E2E_BACKEND_V6:-} " in
@@ -476,6 +595,9 @@ e2e_write_conf() {
 			echo
 			echo "[backend $b]"
 			echo "address = $addr"
+			if [ -n "${E2E_BACKEND_LINES[$b]:-}" ]; then
+				printf '%s\n' "${E2E_BACKEND_LINES[$b]}"
+			fi
 		done
 	} >"$f"
 }
@@ -545,6 +667,156 @@ e2e_stat_backend() {
 		tr ' ' '\n' | sed -n "s/^$3=//p"
 }
 
+# ---- health -----------------------------------------------------------------
+
+# e2e_now: wall clock, seconds with fractions (what ping -D prints).
+e2e_now() { date +%s.%N; }
+
+# e2e_log_mark: the number of lines in wglbd's log so far; pass it to
+# e2e_wait_log / e2e_log_grep to look only at what comes after.
+e2e_log_mark() {
+	if [ -n "$E2E_WGLBD_LOG" ] && [ -f "$E2E_WGLBD_LOG" ]; then
+		wc -l <"$E2E_WGLBD_LOG"
+	else
+		echo 0
+	fi
+}
+
+# e2e_log_grep MARK REGEX: wglbd log lines after line MARK matching the
+# extended REGEX.
+e2e_log_grep() {
+	tail -n +"$(($1 + 1))" "$E2E_WGLBD_LOG" 2>/dev/null | grep -E -- "$2"
+}
+
+# e2e_re_escape STRING: STRING as an extended regex matching itself.
+e2e_re_escape() {
+	printf '%s\n' "$1" | sed 's/[][\\.*^$+?(){}|]/\\&/g'
+}
+
+# e2e_wait_log MARK REGEX SECONDS: wait (polling every 50 ms, SECONDS at
+# most, whole seconds) for a wglbd log line after line MARK matching REGEX;
+# print the first one. Status 1 on timeout.
+e2e_wait_log() {
+	local mark=$1 re=$2 secs=$3 line end
+	end=$(($(date +%s%N) + ${secs%.*} * 1000000000))
+	while :; do
+		line=$(e2e_log_grep "$mark" "$re" | head -n 1)
+		if [ -n "$line" ]; then
+			printf '%s\n' "$line"
+			return 0
+		fi
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
+# e2e_log_epoch LINE: the unix time (with milliseconds) of a wglbd log
+# line, from its "HH:MM:SS.mmm" local-time prefix (the day is the one that
+# puts it nearest to now).
+e2e_log_epoch() {
+	python3 -c '
+import datetime, sys, time
+h, m, s = sys.argv[1].split()[0].split(":")
+now = time.time()
+d = datetime.datetime.fromtimestamp(now).replace(hour=int(h), minute=int(m), second=0,
+                                                 microsecond=0)
+e = d.timestamp() + float(s)
+print("%.3f" % min((e - 86400, e, e + 86400), key=lambda x: abs(x - now)))
+' "$1"
+}
+
+# e2e_backend_health NAME [STATS]: "HEALTH REASON ADMIN" of backend NAME
+# from STATS (e2e_wglbd_stats output) or from a fresh SIGUSR1.
+e2e_backend_health() {
+	local st=${2:-}
+	[ -n "$st" ] || st=$(e2e_wglbd_stats) || return 1
+	echo "$(e2e_stat_backend "$st" "$1" health) $(e2e_stat_backend "$st" "$1" reason)" \
+		"$(e2e_stat_backend "$st" "$1" admin)"
+}
+
+# e2e_wait_health NAME up|down SECONDS [REASON]: poll wglbd's stats until
+# backend NAME has that health (and reason); print "HEALTH REASON ADMIN"
+# as last seen. Status 1 on timeout.
+e2e_wait_health() {
+	local name=$1 want=$2 secs=$3 reason=${4:-} h end
+	end=$(($(date +%s%N) + ${secs%.*} * 1000000000))
+	while :; do
+		h=$(e2e_backend_health "$name")
+		case "$h " in
+		"$want ${reason:+$reason }"*)
+			echo "$h"
+			return 0
+			;;
+		esac
+		if [ "$(date +%s%N)" -ge "$end" ]; then
+			echo "$h"
+			return 1
+		fi
+		sleep 0.1
+	done
+}
+
+# e2e_wglbd_reload: SIGHUP to wglbd; returns once it logged the end of the
+# reload (3 s at most): status 0 for "reload done", 1 for "reload failed" or
+# no answer. (Older wglbd logged only "SIGHUP: reloading", which counts as
+# done.) Signals sent later are handled after the reload.
+e2e_wglbd_reload() {
+	local mark line
+	e2e_wglbd_alive || return 1
+	mark=$(e2e_log_mark)
+	kill -HUP "$E2E_WGLBD_PID" || return 1
+	line=$(e2e_wait_log "$mark" 'reload done|reload failed|SIGHUP: reloading' 3) || return 1
+	case $line in *"reload failed"*) return 1 ;; esac
+	return 0
+}
+
+# e2e_ping_bg CLIENT SECONDS [INTERVAL]: ping through CLIENT's tunnel in
+# the background for SECONDS at most (ping -w), one echo each INTERVAL
+# (default 0.2 s), replies time-stamped (-D) in the file E2E_PINGLOG[CLIENT];
+# the pid is in E2E_LAST_PID and E2E_PINGPID[CLIENT].
+declare -A E2E_PINGLOG=()
+declare -A E2E_PINGPID=()
+e2e_ping_bg() {
+	local c=$1 secs=$2 iv=${3:-0.2}
+	E2E_PINGLOG[$c]=$E2E_DIR/ping-$c-$(date +%s%N).log
+	e2e_bg "${E2E_NS[$c]}" "${E2E_PINGLOG[$c]}" stdbuf -oL \
+		ping -n -D -i "$iv" -W 1 -w "$secs" "$E2E_TUN4"
+	# shellcheck disable=SC2034  # for the scripts that source this file
+	E2E_PINGPID[$c]=$E2E_LAST_PID
+}
+
+# e2e_ping_first_reply CLIENT AFTER: unix time of the first echo reply in
+# CLIENT's background ping log later than AFTER (unix time); nothing if
+# there is none (yet).
+e2e_ping_first_reply() {
+	awk -v t="$2" '/ bytes from / { x = substr($1, 2, length($1) - 2) + 0
+		if (x > t) { printf "%.3f\n", x; exit } }' "${E2E_PINGLOG[$1]}" 2>/dev/null
+}
+
+# e2e_ping_replies CLIENT FROM TO: echo replies CLIENT's background ping
+# got in the time window (FROM, TO].
+e2e_ping_replies() {
+	awk -v a="$2" -v b="$3" '/ bytes from / { x = substr($1, 2, length($1) - 2) + 0
+		if (x > a && x <= b) n++ } END { print n + 0 }' "${E2E_PINGLOG[$1]}" 2>/dev/null
+}
+
+# e2e_wait_ping_reply CLIENT AFTER SECONDS: wait (SECONDS at most, whole
+# seconds) for a reply later than AFTER in CLIENT's background ping; print
+# its time. Status 1 on timeout.
+e2e_wait_ping_reply() {
+	local c=$1 after=$2 secs=$3 t end
+	end=$(($(date +%s%N) + ${secs%.*} * 1000000000))
+	while :; do
+		t=$(e2e_ping_first_reply "$c" "$after")
+		if [ -n "$t" ]; then
+			echo "$t"
+			return 0
+		fi
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
 # e2e_diag: what a failing test prints.
 e2e_diag() {
 	local n
@@ -559,6 +831,9 @@ e2e_diag() {
 		else
 			echo "-- wglbd is NOT running"
 		fi
+		echo "-- health changes in $E2E_WGLBD_LOG"
+		grep -E 'backend [^ ]+: (up|down) -> |still down|route back|SIGHUP|reload' \
+			"$E2E_WGLBD_LOG" | tail -n 30 | sed 's/^/   /'
 		echo "-- last 40 lines of $E2E_WGLBD_LOG"
 		tail -n 40 "$E2E_WGLBD_LOG" | sed 's/^/   /'
 	fi
