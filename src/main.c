@@ -126,6 +126,8 @@ static int drop_privileges(const char *user)
 		log_error("user %s: no such user", user);
 		return -ENOENT;
 	}
+	if (getuid() == pw->pw_uid && geteuid() == pw->pw_uid)
+		return 0;       /* started as that user already (systemd User=) */
 	if (setgroups(1, &pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
 	    setuid(pw->pw_uid) < 0) {
 		log_errno(LOG_LVL_ERROR, "dropping privileges to %s", user);

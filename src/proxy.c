@@ -1229,7 +1229,19 @@ static int listener_bind(struct listener *ls)
 	if (bind(fd, &ls->addr.sa, addr_len(&ls->addr)) < 0)
 		goto fail;
 	ev_io_set(&ls->io, fd, EV_READ);
-	log_info("listening on %s", a);
+	{
+		int rcv = 0, snd = 0;
+		socklen_t l = sizeof rcv;
+
+		getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcv, &l);
+		l = sizeof snd;
+		getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &snd, &l);
+		/* without CAP_NET_ADMIN the kernel caps them at net.core.[rw]mem_max */
+		log_msg(rcv < FRONT_SOCKBUF ? LOG_LVL_NOTICE : LOG_LVL_INFO,
+			"listening on %s (socket buffers: receive %d KiB, send %d KiB%s)", a,
+			rcv / 1024, snd / 1024,
+			rcv < FRONT_SOCKBUF ? "; raise net.core.rmem_max/wmem_max for bursts" : "");
+	}
 	return 0;
 fail:
 	log_warn("listen %s", a);

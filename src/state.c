@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,28 @@ static void save_one(struct session *s, void *arg)
 		json_array_append_new(c->list, o);
 }
 
+/* Client addresses are nobody else's business: the file is created 0600. */
+static int write_private(json_t *doc, const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	FILE *f;
+	int rc;
+
+	if (fd < 0)
+		return -1;
+	f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return -1;
+	}
+	rc = json_dumpf(doc, f, JSON_COMPACT);
+	if (fflush(f) != 0 || fsync(fd) < 0)
+		rc = -1;
+	if (fclose(f) != 0)
+		rc = -1;
+	return rc;
+}
+
 int state_save(struct proxy *px, const char *path)
 {
 	struct save_ctx c = { .list = json_array(), .now = proxy_now(px) };
@@ -74,7 +97,7 @@ int state_save(struct proxy *px, const char *path)
 	if (!doc)
 		return -ENOMEM;
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if (json_dump_file(doc, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0) {
+	if (write_private(doc, tmp) < 0 || rename(tmp, path) < 0) {
 		rc = -errno ? -errno : -EIO;
 		log_warn("state: writing %s", path);
 		unlink(tmp);
