@@ -38,11 +38,11 @@ count() { sed -n "s/^# $1: *\([0-9]*\)$/\1/p" "$2" | head -n1; }
 run_check() {  # dir, make check arguments...
 	local dir=$1; shift
 	if ! make -C "$dir" check "$@"; then
-		for log in $(find "$dir/tests" -name '*.log' ! -name test-suite.log); do
-			if grep -qE '^(FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
+		while IFS= read -r log; do
+			if grep -qE '^:test-result: (FAIL|ERROR)' "${log%.log}.trs" 2>/dev/null; then
 				echo "---- $log"; tail -n 80 "$log"
 			fi
-		done
+		done < <(find "$dir/tests" -name '*.log' ! -name test-suite.log)
 		return 1
 	fi
 }
@@ -78,9 +78,13 @@ for t in build/werror/tests/e2e/*.trs; do
 	fi
 done
 
+say "contrib: systemd unit, Prometheus rules, Grafana dashboard, GitHub Actions"
+WGLBD="$top/build/werror/wglbd" contrib/check-contrib.sh || status=1
+
 say "unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
 (cd build/asan && ../../configure -q --enable-werror --enable-sanitizers)
 make -C build/asan -j"$(nproc)" >/dev/null
+# shellcheck disable=SC2016 # $(UNIT_TESTS) is for make, not the shell
 units=$(make -s -C build/asan -f Makefile -f - print-units <<<'print-units: ; @echo $(UNIT_TESTS)')
 ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 	run_check build/asan TESTS="$units" || status=1

@@ -62,7 +62,9 @@ export WGLBD
 
 # ---- 3. topology ------------------------------------------------------------
 # shellcheck source=tests/e2e/lib.sh
+# shellcheck source=tests/e2e/lib.sh
 . "$ROOT/tests/e2e/lib.sh"
+# shellcheck disable=SC2119 # it takes no arguments
 e2e_require_root_and_tools
 e2e_init
 say "creating namespaces: wglbd in $E2E_NS_LB, VIP $E2E_VIP4:$E2E_PORT"
