@@ -21,6 +21,7 @@ struct proxy_stats {
 	uint64_t learn_copies;               /* datagrams copied to backends while learning */
 	uint64_t backend_cookies;            /* backends' cookie replies handled by wglbd */
 	bool under_load;
+	uint64_t gro_buffers;                /* received buffers holding several datagrams */
 	uint64_t drops[DROP__COUNT];
 };
 

@@ -32,6 +32,10 @@
 /* segments per GSO send (the kernel's UDP_MAX_SEGMENTS is 64 or more) */
 #define GSO_MAX_SEGS 64
 #define GSO_MAX_BYTES 60000
+/* received control data: the VIP address, and the segment size of a GRO batch */
+#define IN_CTRL_SIZE (CTRL_SIZE + CMSG_SPACE(sizeof(int)))
+/* datagrams handled per batch: GRO may pack many into each received buffer */
+#define MAX_DGRAMS 1024
 #define FRONT_SOCKBUF (4 << 20)
 /* handshakes seen again within this time are replays (a key lives 180 s) */
 #define REPLAY_LIFETIME 180.0
@@ -77,16 +81,16 @@ struct proxy {
 	struct mmsghdr in[BATCH];
 	struct iovec in_iov[BATCH];
 	union sockaddr_any in_name[BATCH];
-	uint8_t in_ctrl[BATCH][CTRL_SIZE];
+	uint8_t in_ctrl[BATCH][IN_CTRL_SIZE];
 
 	/* client -> backend datagrams of the current batch, in arrival order */
-	struct fwd fwd[BATCH];
+	struct fwd fwd[MAX_DGRAMS];
 	unsigned n_fwd;
 
 	/* send batch: one message per datagram, or per run of equal-sized ones with GSO */
-	struct mmsghdr out[BATCH];
-	struct iovec out_iov[BATCH];
-	uint8_t out_ctrl[BATCH][OUT_CTRL_SIZE];
+	struct mmsghdr out[MAX_DGRAMS];
+	struct iovec out_iov[MAX_DGRAMS];
+	uint8_t out_ctrl[MAX_DGRAMS][OUT_CTRL_SIZE];
 	bool gso;                       /* UDP_SEGMENT works here */
 };
 
@@ -95,6 +99,28 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents);
 static inline void drop(struct proxy *px, enum drop_reason r)
 {
 	px->stats.drops[r]++;
+}
+
+/* The segment size of a buffer the kernel coalesced (UDP GRO), or 0. */
+static size_t gro_size(struct msghdr *mh)
+{
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		if (c->cmsg_level == SOL_UDP && c->cmsg_type == UDP_GRO) {
+			int v;
+
+			memcpy(&v, CMSG_DATA(c), sizeof v);
+			return v > 0 ? (size_t)v : 0;
+		}
+	}
+	return 0;
+}
+
+/* Ask for coalesced receives; harmless where the kernel cannot. */
+static void gro_enable(int fd)
+{
+	int one = 1;
+
+	setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
 }
 
 const struct proxy_stats *proxy_get_stats(const struct proxy *px)
@@ -165,6 +191,7 @@ static int upstream_open(struct proxy *px, struct session *s, struct backend *be
 		close(fd);
 		return e;
 	}
+	gro_enable(fd);
 	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
 	s->io.data = px;
 	ev_io_start(px->loop, &s->io);
@@ -401,6 +428,8 @@ static void flush_fwd(struct proxy *px)
 
 static void queue_fwd(struct proxy *px, struct session *s, uint8_t *p, size_t len)
 {
+	if (px->n_fwd == MAX_DGRAMS)
+		flush_fwd(px);
 	px->fwd[px->n_fwd].s = s;
 	px->fwd[px->n_fwd].iov.iov_base = p;
 	px->fwd[px->n_fwd].iov.iov_len = len;
@@ -645,6 +674,7 @@ static struct session *session_open_learning(struct proxy *px, struct listener *
 		drop(px, DROP_SOCKET);
 		return NULL;
 	}
+	gro_enable(fd);
 	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
 	s->io.data = px;
 	ev_io_start(px->loop, &s->io);
@@ -742,6 +772,7 @@ int proxy_restore_session(struct proxy *px, const union sockaddr_any *listen,
 		close(fd);
 		return -ENOMEM;
 	}
+	gro_enable(fd);
 	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
 	s->io.data = px;
 	ev_io_start(px->loop, &s->io);
@@ -973,8 +1004,8 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 		mh->msg_namelen = sizeof px->in_name[i];
 		mh->msg_iov = &px->in_iov[i];
 		mh->msg_iovlen = 1;
-		mh->msg_control = ls->wildcard ? px->in_ctrl[i] : NULL;
-		mh->msg_controllen = ls->wildcard ? CTRL_SIZE : 0;
+		mh->msg_control = px->in_ctrl[i];
+		mh->msg_controllen = IN_CTRL_SIZE;
 		mh->msg_flags = 0;
 	}
 	n = recvmmsg(ls->io.fd, px->in, BATCH, MSG_DONTWAIT, NULL);
@@ -985,15 +1016,26 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 	for (int i = 0; i < n; i++) {
 		struct msghdr *mh = &px->in[i].msg_hdr;
+		uint8_t *p = px->bufs + (size_t)i * BUF_SIZE;
+		size_t len = px->in[i].msg_len, seg = gro_size(mh);
 
-		px->stats.rx_packets++;
-		px->stats.rx_bytes += px->in[i].msg_len;
 		if (mh->msg_flags & MSG_TRUNC) {
+			px->stats.rx_packets++;
 			drop(px, DROP_TRUNCATED);
 			continue;
 		}
-		client_datagram(px, ls, mh, &px->in_name[i], px->bufs + (size_t)i * BUF_SIZE,
-				px->in[i].msg_len, now);
+		/* a GRO buffer holds datagrams of seg bytes from one client, the last maybe shorter */
+		if (!seg || seg >= len)
+			seg = len;
+		else
+			px->stats.gro_buffers++;
+		for (size_t off = 0; off < len; off += seg) {
+			size_t l = len - off < seg ? len - off : seg;
+
+			px->stats.rx_packets++;
+			px->stats.rx_bytes += l;
+			client_datagram(px, ls, mh, &px->in_name[i], p + off, l, now);
+		}
 	}
 	flush_fwd(px);
 }
@@ -1026,13 +1068,33 @@ static bool absorb_backend_cookie(struct proxy *px, struct session *s, const uin
 	return true;
 }
 
+/* Send out_iov[0..k) from the session's backend to its client, and count them. */
+static void to_client(struct proxy *px, struct session *s, unsigned k, ev_tstamp now)
+{
+	struct backend *be = s->be;
+	unsigned sent;
+
+	be->last_rx = now;
+	sent = send_datagrams(px, s->ls->io.fd, k, &s->client, s->has_local ? &s->local : NULL);
+	for (unsigned i = 0; i < sent; i++) {
+		size_t len = px->out_iov[i].iov_len;
+
+		s->rx_packets++;
+		s->rx_bytes += len;
+		be->c.rx_packets++;
+		be->c.rx_bytes += len;
+		px->stats.tx_packets++;
+		px->stats.tx_bytes += len;
+	}
+}
+
 static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct session *s = (struct session *)w;
 	struct proxy *px = w->data;
 	struct backend *be = s->be;
 	ev_tstamp now = ev_now(loop);
-	unsigned k = 0, sent;
+	unsigned k = 0;
 	int n;
 
 	(void)revents;
@@ -1042,6 +1104,8 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		memset(mh, 0, sizeof *mh);
 		mh->msg_iov = &px->in_iov[i];
 		mh->msg_iovlen = 1;
+		mh->msg_control = px->in_ctrl[i];
+		mh->msg_controllen = IN_CTRL_SIZE;
 		if (s->learning) {
 			mh->msg_name = &px->in_name[i];
 			mh->msg_namelen = sizeof px->in_name[i];
@@ -1060,10 +1124,8 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 		return;
 	}
 	for (int i = 0; i < n; i++) {
-		uint8_t *p = px->bufs + (size_t)i * BUF_SIZE;
-		size_t len = px->in[i].msg_len;
-		enum drop_reason why;
-		enum wg_msg t;
+		uint8_t *base = px->bufs + (size_t)i * BUF_SIZE;
+		size_t total = px->in[i].msg_len, seg = gro_size(&px->in[i].msg_hdr);
 
 		if (px->in[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			drop(px, DROP_TRUNCATED);
@@ -1081,51 +1143,53 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 			learn_bind(px, s, owner, &px->in_name[i], now);
 			be = owner;
 		}
-		t = wg_classify(p, len, &why);
-		switch (t) {
-		case WG_MSG_INVALID:
-			drop(px, why);
-			continue;
-		case WG_MSG_RESPONSE:
-			session_add_index(px->st, s, wg_sender_index(p), now);
-			if (s->init_pending && wg_receiver_index(t, p) == s->init_sender) {
-				s->init_pending = false;
-				be->c.handshakes_completed++;
-			}
-			break;
-		case WG_MSG_INITIATION:
-			session_add_index(px->st, s, wg_sender_index(p), now);
-			be->c.backend_initiations++;
-			break;
-		case WG_MSG_COOKIE:
-			be->c.cookie_replies++;
-			be->overloaded_until = now + BACKEND_OVERLOAD_HOLD;
-			backend_suspect(px->bs, be, "cookie reply: under load");
-			s->cookie_time = now;
-			if (absorb_backend_cookie(px, s, p))
-				continue;
-			break;
-		case WG_MSG_DATA:
-			break;
-		}
-		px->out_iov[k].iov_base = p;
-		px->out_iov[k].iov_len = len;
-		k++;
-	}
-	if (k == 0)
-		return;
-	be->last_rx = now;
-	sent = send_datagrams(px, s->ls->io.fd, k, &s->client, s->has_local ? &s->local : NULL);
-	for (unsigned i = 0; i < sent; i++) {
-		size_t len = px->out_iov[i].iov_len;
+		if (!seg || seg >= total)
+			seg = total;
+		else
+			px->stats.gro_buffers++;
+		for (size_t off = 0; off < total; off += seg) {
+			uint8_t *p = base + off;
+			size_t len = total - off < seg ? total - off : seg;
+			enum drop_reason why;
+			enum wg_msg t = wg_classify(p, len, &why);
 
-		s->rx_packets++;
-		s->rx_bytes += len;
-		be->c.rx_packets++;
-		be->c.rx_bytes += len;
-		px->stats.tx_packets++;
-		px->stats.tx_bytes += len;
+			switch (t) {
+			case WG_MSG_INVALID:
+				drop(px, why);
+				continue;
+			case WG_MSG_RESPONSE:
+				session_add_index(px->st, s, wg_sender_index(p), now);
+				if (s->init_pending && wg_receiver_index(t, p) == s->init_sender) {
+					s->init_pending = false;
+					be->c.handshakes_completed++;
+				}
+				break;
+			case WG_MSG_INITIATION:
+				session_add_index(px->st, s, wg_sender_index(p), now);
+				be->c.backend_initiations++;
+				break;
+			case WG_MSG_COOKIE:
+				be->c.cookie_replies++;
+				be->overloaded_until = now + BACKEND_OVERLOAD_HOLD;
+				backend_suspect(px->bs, be, "cookie reply: under load");
+				s->cookie_time = now;
+				if (absorb_backend_cookie(px, s, p))
+					continue;
+				break;
+			case WG_MSG_DATA:
+				break;
+			}
+			if (k == MAX_DGRAMS) {
+				to_client(px, s, k, now);
+				k = 0;
+			}
+			px->out_iov[k].iov_base = p;
+			px->out_iov[k].iov_len = len;
+			k++;
+		}
 	}
+	if (k)
+		to_client(px, s, k, now);
 }
 /* ---- expiry ---- */
 
@@ -1228,6 +1292,7 @@ static int listener_bind(struct listener *ls)
 		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
 	if (bind(fd, &ls->addr.sa, addr_len(&ls->addr)) < 0)
 		goto fail;
+	gro_enable(fd);
 	ev_io_set(&ls->io, fd, EV_READ);
 	{
 		int rcv = 0, snd = 0;
