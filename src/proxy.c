@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * proxy: the data path. Front sockets receive from clients on the VIP in
- * batches (recvmmsg); each datagram is classified, routed to its session
- * and sent on the session's connected upstream socket, consecutive
- * datagrams of one session in one sendmmsg. Replies arrive on the
- * upstream socket and leave in one sendmmsg per wake-up from the exact
- * VIP address the client used. No allocation per packet; sessions are
- * allocated only when a handshake (or a roaming client) creates one.
+ * batches (recvmmsg, and UDP GRO where the kernel coalesces); each
+ * datagram is classified, admitted, routed to its session and queued; the
+ * queue goes out per session on its connected upstream socket in one
+ * sendmmsg, runs of equal-sized datagrams as single UDP GSO messages.
+ * Replies arrive on the upstream socket and leave the same way from the
+ * exact VIP address the client used. Order within a session is kept. No
+ * allocation per datagram: sessions are allocated only when a handshake,
+ * a roaming client or an unknown tunnel creates one.
  */
 #include "config.h"
 
