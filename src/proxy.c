@@ -174,6 +174,15 @@ static const union sockaddr_any *pick_source(struct proxy *px, const struct back
 	return NULL;
 }
 
+/* The session's upstream socket joins the loop. */
+static void session_attach(struct proxy *px, struct session *s, int fd)
+{
+	gro_enable(fd);
+	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
+	s->io.data = px;
+	ev_io_start(px->loop, &s->io);
+}
+
 static int upstream_open(struct proxy *px, struct session *s, struct backend *be)
 {
 	int fd = socket(be->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -193,10 +202,7 @@ static int upstream_open(struct proxy *px, struct session *s, struct backend *be
 		close(fd);
 		return e;
 	}
-	gro_enable(fd);
-	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
-	s->io.data = px;
-	ev_io_start(px->loop, &s->io);
+	session_attach(px, s, fd);
 	s->be = be;
 	be->sessions++;
 	return 0;
@@ -571,26 +577,30 @@ static bool admit_handshake(struct proxy *px, struct listener *ls, struct msghdr
 	return true;
 }
 
-static struct session *session_open(struct proxy *px, struct listener *ls,
-				    const union sockaddr_any *client, struct msghdr *mh,
-				    struct backend *be, struct source *src, ev_tstamp now)
+/*
+ * May a new session for client be created? Each costs a socket: the
+ * table, the source's share and the global rate bound them. src is the
+ * source a handshake was already admitted for, or NULL: then the source
+ * is looked up, and charged a token when charge is set (a roaming client
+ * gets a socket for a datagram nobody authenticated). Returns the
+ * source, or NULL with the drop counted.
+ */
+static struct source *admit_session(struct proxy *px, const union sockaddr_any *client,
+				    struct source *src, bool charge, ev_tstamp now)
 {
 	const struct conf_limits *lim = &px->conf->limits;
-	struct session *s;
-	int e;
 
 	if (session_table_count(px->st) >= px->conf->max_sessions) {
 		drop(px, DROP_SESSION_LIMIT);
 		return NULL;
 	}
-	/* a session costs a socket: roaming ones are charged to their source too */
 	if (!src) {
 		src = source_get(px->sources, client, now);
 		if (!src) {
 			drop(px, DROP_SOURCE_LIMIT);
 			return NULL;
 		}
-		if (!source_take(px->sources, src, now)) {
+		if (charge && !source_take(px->sources, src, now)) {
 			drop(px, DROP_RATE_LIMITED);
 			return NULL;
 		}
@@ -603,6 +613,32 @@ static struct session *session_open(struct proxy *px, struct listener *ls,
 		drop(px, DROP_SESSION_RATE);
 		return NULL;
 	}
+	return src;
+}
+
+/* A new session with its socket enters the tables. */
+static void session_register(struct proxy *px, struct session *s, struct listener *ls,
+			     struct msghdr *mh, struct source *src)
+{
+	s->ls = ls;
+	if (ls->wildcard)
+		s->has_local = local_from_cmsg(mh, &s->local);
+	s->src = src;
+	source_session_add(src);
+	session_insert(px->st, s);
+	px->stats.sessions_created++;
+}
+
+static struct session *session_open(struct proxy *px, struct listener *ls,
+				    const union sockaddr_any *client, struct msghdr *mh,
+				    struct backend *be, struct source *src, ev_tstamp now)
+{
+	struct session *s;
+	int e;
+
+	src = admit_session(px, client, src, true, now);
+	if (!src)
+		return NULL;
 	s = session_new(client, now);
 	if (!s) {
 		drop(px, DROP_SOCKET);
@@ -618,13 +654,7 @@ static struct session *session_open(struct proxy *px, struct listener *ls,
 		drop(px, DROP_SOCKET);
 		return NULL;
 	}
-	s->ls = ls;
-	if (ls->wildcard)
-		s->has_local = local_from_cmsg(mh, &s->local);
-	s->src = src;
-	source_session_add(src);
-	session_insert(px->st, s);
-	px->stats.sessions_created++;
+	session_register(px, s, ls, mh, src);
 	return s;
 }
 
@@ -637,28 +667,14 @@ static struct session *session_open_learning(struct proxy *px, struct listener *
 					     const union sockaddr_any *client, struct msghdr *mh,
 					     uint32_t idx, ev_tstamp now)
 {
-	const struct conf_limits *lim = &px->conf->limits;
 	struct source *src;
 	struct session *s;
 	int fd, zero = 0, fam = AF_INET6;
 
-	if (session_table_count(px->st) >= px->conf->max_sessions) {
-		drop(px, DROP_SESSION_LIMIT);
+	/* its datagrams are charged as they are copied, not here */
+	src = admit_session(px, client, NULL, false, now);
+	if (!src)
 		return NULL;
-	}
-	src = source_get(px->sources, client, now);
-	if (!src) {
-		drop(px, DROP_SOURCE_LIMIT);
-		return NULL;
-	}
-	if (source_sessions(src) >= lim->max_sessions_per_source) {
-		drop(px, DROP_SOURCE_LIMIT);
-		return NULL;
-	}
-	if (!bucket_take(&px->session_bucket, lim->session_rate, lim->session_rate, now)) {
-		drop(px, DROP_SESSION_RATE);
-		return NULL;
-	}
 	fd = socket(AF_INET6, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) {
 		if (fd >= 0)
@@ -676,20 +692,11 @@ static struct session *session_open_learning(struct proxy *px, struct listener *
 		drop(px, DROP_SOCKET);
 		return NULL;
 	}
-	gro_enable(fd);
-	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
-	s->io.data = px;
-	ev_io_start(px->loop, &s->io);
+	session_attach(px, s, fd);
 	s->local_family = (uint8_t)fam;
 	s->learning = true;
 	s->learn_index = idx;
-	s->ls = ls;
-	if (ls->wildcard)
-		s->has_local = local_from_cmsg(mh, &s->local);
-	s->src = src;
-	source_session_add(src);
-	session_insert(px->st, s);
-	px->stats.sessions_created++;
+	session_register(px, s, ls, mh, src);
 	{
 		char a[ADDR_STRLEN];
 
@@ -774,10 +781,7 @@ int proxy_restore_session(struct proxy *px, const union sockaddr_any *listen,
 		close(fd);
 		return -ENOMEM;
 	}
-	gro_enable(fd);
-	ev_io_init(&s->io, upstream_cb, fd, EV_READ);
-	s->io.data = px;
-	ev_io_start(px->loop, &s->io);
+	session_attach(px, s, fd);
 	s->be = be;
 	be->sessions++;
 	s->ls = ls;
