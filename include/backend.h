@@ -73,7 +73,7 @@ struct backend {
 	double rate;                         /* EWMA of bytes/s both ways */
 	uint64_t rate_bytes;                 /* byte count at the last rate update */
 	double rr_current;                   /* smooth weighted round-robin state */
-	ev_tstamp last_tx, last_rx;          /* latest datagram each way */
+	ev_tstamp last_tx, last_rx;          /* latest non-keepalive datagram to it, any from it */
 	struct backend_counters c;
 	struct probe *probe;                 /* owned by health */
 };

@@ -21,8 +21,12 @@
 #include "log.h"
 #include "noise.h"
 
-/* forwarding for this long without a datagram back makes a backend suspect */
-#define SILENCE_SUSPECT 5.0
+/*
+ * Forwarding data for this long without a datagram back makes a backend
+ * suspect: a WireGuard peer that receives data answers within
+ * KEEPALIVE_TIMEOUT (10 s), with a keepalive if it has nothing else.
+ */
+#define SILENCE_SUSPECT 12.0
 /* at most one early probe per backend this often */
 #define SUSPECT_MIN_GAP 1.0
 /* the first probe of each backend goes out within this much of start */

@@ -52,7 +52,7 @@ static void render_backends(FILE *f, const struct backend_set *bs)
 	static const enum backend_admin states[] = { ADMIN_ENABLED, ADMIN_DRAIN, ADMIN_DISABLED };
 
 	per_backend(f, bs, "wglb_backend_up", "gauge",
-		    "Whether the backend takes new handshakes as far as health goes (1) or not (0).",
+		    "Whether health probes and the route let the backend take handshakes (1) or not (0); see wglb_backend_admin_state for the operator's side.",
 		    get_up);
 	family(f, "wglb_backend_admin_state", "gauge",
 	       "Administrative state of the backend: 1 for its current state.");

@@ -407,9 +407,12 @@ static void send_run(struct proxy *px, struct fwd *f, unsigned n)
 		learn_send(px, f, n);
 		return;
 	}
-	s->be->last_tx = ev_now(px->loop);
-	for (unsigned i = 0; i < n; i++)
+	for (unsigned i = 0; i < n; i++) {
 		px->out_iov[i] = f[i].iov;
+		/* keepalives expect no answer: only data counts for the silence signal */
+		if (f[i].iov.iov_len > WG_DATA_MIN_LEN)
+			s->be->last_tx = ev_now(px->loop);
+	}
 	sent = send_datagrams(px, s->io.fd, n, NULL, NULL);
 	for (unsigned i = 0; i < sent; i++) {
 		s->tx_packets++;

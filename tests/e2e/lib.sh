@@ -39,6 +39,12 @@
 # e2e_re_escape, e2e_backend_health, e2e_wait_health, e2e_wglbd_reload,
 # e2e_now, e2e_ping_bg, e2e_ping_first_reply, e2e_ping_replies,
 # e2e_wait_ping_reply.
+#
+# Operations (see "operations" below): E2E_METRICS=1 makes e2e_write_conf
+# emit a [metrics] section listening on $E2E_METRICS_ADDR (loopback of the
+# lb ns); E2E_CONF_SKIP="b4 ..." leaves backends out of the file (to add
+# them by a reload). Helpers: e2e_find_wglbctl, e2e_ctl, e2e_ctl_backend,
+# e2e_metrics_get, e2e_metric, e2e_add_host, e2e_backends_add_peer.
 
 E2E_PORT=51820
 E2E_VIP4=10.200.0.1
@@ -49,6 +55,7 @@ E2E_TUN4=10.77.0.1
 E2E_TUN6=fd42:6c62:77::1
 : "${E2E_IPERF_SERVERS:=4}"        # iperf3 servers per backend (ports 5201..)
 : "${E2E_VERBOSE:=0}"
+: "${E2E_METRICS_ADDR:=127.0.0.1:9586}"  # [metrics] listen (E2E_METRICS=1)
 
 E2E_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
@@ -73,6 +80,8 @@ declare -A E2E_LBADDR4=()   # backend name -> lb-side IPv4 address it routes via
 declare -A E2E_LBADDR6=()   # backend name -> lb-side IPv6 address it routes via
 declare -A E2E_BACKEND_LINES=()  # backend name -> extra lines for its section
 E2E_HEALTH_LINES=()         # extra lines for [health] (with E2E_HEALTH=1)
+E2E_EXTRA_PEERS=()          # "PUBKEY ALLOWED-IPS": peers every backend gets
+E2E_HOSTS=()                # plain hosts on the client bridge (e2e_add_host)
 E2E_PROBE_KEY=
 E2E_PROBE_PUB=
 E2E_WGLBD_PID=
@@ -361,6 +370,10 @@ e2e_backend_wg_up() {
 	for c in "${E2E_CLIENTS[@]}"; do
 		e2e_backend_add_client_peer "$name" "$c"
 	done
+	for c in "${E2E_EXTRA_PEERS[@]}"; do
+		# shellcheck disable=SC2086  # "PUBKEY ALLOWED-IPS"
+		e2e_backend_add_peer "$name" $c
+	done
 	if [ -z "${E2E_NOPROBE[$name]:-}" ] && [ -n "$E2E_PROBE_PUB" ]; then
 		e2e_wg "$name" set "$ifc" peer "$E2E_PROBE_PUB" ||
 			e2e_fail "adding the probe peer to backend $name"
@@ -375,6 +388,12 @@ e2e_backend_add_client_peer() {
 	e2e_wg "$b" set "${E2E_IF[$b]}" peer "${E2E_PUB[$c]}" \
 		allowed-ips "10.77.0.$((10 + k))/32,fd42:6c62:77::$((10 + k))/128" ||
 		e2e_fail "adding client $c to backend $b"
+}
+
+# e2e_backend_add_peer BACKEND PUBKEY ALLOWED-IPS: one more peer on BACKEND.
+e2e_backend_add_peer() {
+	e2e_wg "$1" set "${E2E_IF[$1]}" peer "$2" allowed-ips "$3" ||
+		e2e_fail "adding peer $2 to backend $1"
 }
 
 # e2e_client_endpoint SPEC: v4 (default), v6, direct:BACKEND, direct6:BACKEND
@@ -568,6 +587,8 @@ EOF
 # backends their IPv6 address. E2E_HEALTH=1 adds a [health] section with
 # the probe key and the lines of the array E2E_HEALTH_LINES;
 # E2E_BACKEND_LINES[NAME] (newline-separated) go into NAME's section.
+# E2E_METRICS=1 adds "[metrics] listen = $E2E_METRICS_ADDR".
+# E2E_CONF_SKIP="NAME ..." leaves those backends out.
 e2e_write_conf() {
 	local f=$1 b addr l
 	shift
@@ -587,7 +608,13 @@ e2e_write_conf() {
 			echo "probe_private_key_file = $E2E_PROBE_KEY"
 			for l in "${E2E_HEALTH_LINES[@]}"; do echo "$l"; done
 		fi
+		if [ "${E2E_METRICS:-0}" = 1 ]; then
+			echo
+			echo "[metrics]"
+			echo "listen = $E2E_METRICS_ADDR"
+		fi
 		for b in "${E2E_BACKENDS[@]}"; do
+			case " ${E2E_CONF_SKIP:-} " in *" $b "*) continue ;; esac
 			addr=${E2E_ADDR4[$b]}:$E2E_PORT
 			case " ${E2E_BACKEND_V6:-} " in
 			*" $b "*) addr=[${E2E_ADDR6[$b]}]:$E2E_PORT ;;
@@ -814,6 +841,87 @@ e2e_wait_ping_reply() {
 		fi
 		[ "$(date +%s%N)" -lt "$end" ] || return 1
 		sleep 0.1
+	done
+}
+
+# ---- operations ---------------------------------------------------------------
+
+# e2e_find_wglbctl: sets WGLBCTL to the wglbctl binary: $WGLBCTL, else the
+# one next to wglbd (e2e_find_wglbd), else ../../wglbctl next to this file.
+e2e_find_wglbctl() {
+	if [ -z "${WGLBCTL:-}" ]; then
+		if e2e_find_wglbd && [ -x "$(dirname "$WGLBD")/wglbctl" ]; then
+			WGLBCTL=$(dirname "$WGLBD")/wglbctl
+		else
+			WGLBCTL=$E2E_LIB_DIR/../../wglbctl
+		fi
+	fi
+	case $WGLBCTL in /*) ;; *) WGLBCTL=$(pwd)/$WGLBCTL ;; esac
+	[ -x "$WGLBCTL" ]
+}
+
+# e2e_ctl ARGS...: wglbctl on this run's control socket (a file: it works
+# from any namespace). Its status, stdout and stderr are wglbctl's.
+e2e_ctl() {
+	timeout 15 "$WGLBCTL" -s "$E2E_DIR/wglb.sock" "$@"
+}
+
+# e2e_ctl_backend NAME FIELD: FIELD of backend NAME from "wglbctl -j
+# backends" (true/false for booleans; nothing if there is no such backend).
+e2e_ctl_backend() {
+	e2e_ctl -j backends | python3 -c '
+import json, sys
+for b in json.load(sys.stdin).get("backends", []):
+    if b.get("name") == sys.argv[1]:
+        v = b.get(sys.argv[2])
+        print(str(v).lower() if isinstance(v, bool) else v)
+' "$1" "$2"
+}
+
+# e2e_metrics_get [PATH [CURL-ARGS...]]: GET http://$E2E_METRICS_ADDR PATH
+# (default /metrics) from inside the lb namespace, body on stdout.
+e2e_metrics_get() {
+	local path=${1:-/metrics}
+	[ $# -gt 0 ] && shift
+	ip netns exec "$E2E_NS_LB" curl -sS --max-time 5 "$@" "http://$E2E_METRICS_ADDR$path"
+}
+
+# e2e_metric TEXT NAME [LABELS]: the value of sample NAME{LABELS} in the
+# exposition TEXT (LABELS exactly as rendered, e.g. 'backend="b1"').
+e2e_metric() {
+	local key=$2
+	[ -n "${3:-}" ] && key="$2{$3}"
+	printf '%s\n' "$1" | awk -v k="$key" '$1 == k { print $2; exit }'
+}
+
+# e2e_add_host NAME: a namespace on the client bridge without WireGuard
+# (10.200.0.(150+k), fd42:6c62::(150+k), routes via the VIPs), for a
+# client that brings its own tunnel (e.g. contrib/github-actions).
+e2e_add_host() {
+	local name=$1 k ns
+	k=$((${#E2E_HOSTS[@]} + 1))
+	ns=wglb-$E2E_RUN-$name
+	E2E_HOSTS+=("$name")
+	E2E_NS[$name]=$ns
+	E2E_IDX[$name]=$k
+	E2E_ADDR4[$name]=10.200.0.$((150 + k))
+	E2E_ADDR6[$name]=fd42:6c62::$((150 + k))
+	e2e_netns "$ns"
+	e2e_veth "$ns" "vh$k" brc
+	ip -n "$ns" addr add "${E2E_ADDR4[$name]}/24" dev eth0
+	ip -n "$ns" addr add "${E2E_ADDR6[$name]}/64" dev eth0 nodad
+	ip -n "$ns" route add 10.200.0.0/16 via "$E2E_VIP4"
+	ip -n "$ns" -6 route add fd42:6c62::/48 via "$E2E_VIP6"
+}
+
+# e2e_backends_add_peer PUBKEY ALLOWED-IPS: a peer on every backend (also
+# on those restarted later), as a deployment must do for a new client.
+e2e_backends_add_peer() {
+	local b
+	E2E_EXTRA_PEERS+=("$1 $2")
+	for b in "${E2E_BACKENDS[@]}"; do
+		[ -n "${E2E_WGDOWN[$b]:-}" ] && continue
+		e2e_backend_add_peer "$b" "$1" "$2"
 	done
 }
 
