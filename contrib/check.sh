@@ -9,8 +9,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 
 deps=(build-essential autoconf automake pkg-config
-      libev-dev libsodium-dev libb2-dev libmnl-dev libinih-dev libmicrohttpd-dev libcriterion-dev
-      wireguard-go wireguard-tools iperf3 iproute2 iputils-ping tcpdump python3 man-db)
+      libev-dev libsodium-dev libb2-dev libmnl-dev libinih-dev libmicrohttpd-dev libjansson-dev
+      libcriterion-dev
+      wireguard-go wireguard-tools iperf3 iproute2 iputils-ping tcpdump python3 man-db
+      curl prometheus valgrind ethtool procps)
 
 say() { printf '==> %s\n' "$*"; }
 

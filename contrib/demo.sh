@@ -27,8 +27,8 @@ die() { printf '\n==> FAILED: %s\n' "$*" >&2; exit 1; }
 
 # ---- 1. packages ------------------------------------------------------------
 PKGS="build-essential autoconf automake libtool pkg-config libev-dev libsodium-dev
-libb2-dev libmnl-dev libinih-dev libmicrohttpd-dev libcriterion-dev
-wireguard-go wireguard-tools iperf3 iproute2 iputils-ping tcpdump python3"
+libb2-dev libmnl-dev libinih-dev libmicrohttpd-dev libjansson-dev libcriterion-dev
+wireguard-go wireguard-tools iperf3 iproute2 iputils-ping tcpdump python3 curl"
 missing=()
 for p in $PKGS; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -78,12 +78,24 @@ for c in client1 client2; do
 	e2e_add_client "$c" v4
 	echo "    $c: namespace ${E2E_NS[$c]}, tunnel ${E2E_TADDR4[$c]}, peer $E2E_SRV_PUB @ $E2E_VIP4:$E2E_PORT"
 done
+# health probes every second (the probe key is a peer on every backend), metrics on
+# the balancer's loopback, a control socket for wglbctl
+E2E_HEALTH=1
+E2E_HEALTH_LINES=("interval = 1s" "timeout = 500ms")
+E2E_METRICS=1
 e2e_write_conf "$E2E_DIR/wglb.conf"
+e2e_find_wglbctl || die "no wglbctl binary after the build"
 say "wglbd configuration ($E2E_DIR/wglb.conf)"
 sed 's/^/    /' "$E2E_DIR/wglb.conf"
 say "starting wglbd"
 e2e_start_wglbd "$E2E_DIR/wglb.conf"
 echo "    pid $E2E_WGLBD_PID, log $E2E_WGLBD_LOG"
+say "backends, as wglbctl sees them once the first probes answered"
+for _ in $(seq 1 50); do
+	[ "$(e2e_ctl -j health | python3 -c 'import json,sys; print(json.load(sys.stdin)["up"])')" = 3 ] && break
+	sleep 0.1
+done
+e2e_ctl backends | sed 's/^/    /'
 
 # ---- 4. traffic -------------------------------------------------------------
 for c in client1 client2; do
@@ -125,7 +137,13 @@ victim=$(e2e_serving_backend client1)
 [ -n "$victim" ] || die "no backend serves client1"
 say "failover: killing wireguard-go on $victim, which serves client1"
 e2e_kill_backend_wg "$victim"
-say "client1 keeps pinging; its WireGuard re-handshakes, and wglbd steers the retry to another backend (up to 40 s)"
+for _ in $(seq 1 60); do
+	[ "$(e2e_ctl_backend "$victim" health)" = down ] && break
+	sleep 0.1
+done
+say "wglbd's health probes found $victim down: no new handshake goes there"
+e2e_ctl backends | sed 's/^/    /'
+say "client1 keeps pinging; its WireGuard handshakes again about 15 s after the last answer, and wglbd steers it to a live backend (up to 40 s)"
 t0=$(date +%s)
 recovered=0
 for _ in $(seq 1 40); do
@@ -149,10 +167,12 @@ e2e_ns_exec client1 ping -n -c 3 -W 2 -i 0.3 "$E2E_TUN4" | tail -n 2 | sed 's/^/
 show_serving
 
 # ---- 6. counters ------------------------------------------------------------
-say "wglbd counters (kill -USR1 $E2E_WGLBD_PID)"
-stats=$(e2e_wglbd_stats) || die "wglbd printed no stats"
-printf '%s\n' "$stats" | grep -v 'count=0$' | sed 's/^/    /'
-echo "    (drop reasons with count=0 not shown)"
+say "wglbctl status"
+e2e_ctl status | sed 's/^/    /'
+say "Prometheus metrics (http://$E2E_METRICS_ADDR/metrics in the balancer's namespace, an excerpt)"
+# shellcheck disable=SC2119 # no path: /metrics
+e2e_metrics_get | grep -E '^wglb_(backend_up|backend_sessions|backend_handshakes_(forwarded|completed)_total|sessions)[{ ]' |
+	sed 's/^/    /'
 
 say "tearing down (namespaces, wireguard-go, iperf3, wglbd)"
 e2e_stop_pid "$E2E_WGLBD_PID"
