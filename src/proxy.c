@@ -552,9 +552,11 @@ static bool admit_handshake(struct proxy *px, struct listener *ls, struct msghdr
 		drop(px, DROP_SOURCE_LIMIT);
 		return false;
 	}
-	if (session_table_count(px->st) >= SESSIONS_LOADED * px->conf->max_sessions)
+	/* under_load = 0: cookies are never asked for, whatever the load */
+	if (lim->under_load > 0 &&
+	    session_table_count(px->st) >= SESSIONS_LOADED * px->conf->max_sessions)
 		load_meter_force(&px->load, now);
-	under = load_meter_hit(&px->load, lim->under_load > 0 ? lim->under_load : 1e300, now);
+	under = lim->under_load > 0 && load_meter_hit(&px->load, lim->under_load, now);
 	px->stats.under_load = under;
 	if (under && px->check_mac1) {
 		uint8_t cookie[WG_MAC_LEN], reply[WG_COOKIE_LEN];

@@ -235,8 +235,13 @@ e2e_netns() {
 e2e_lb_ns() {
 	local ns=$E2E_NS_LB
 	e2e_netns "$ns"
-	ip -n "$ns" link add brc type bridge forward_delay 0 stp_state 0 || e2e_fail "bridge brc"
-	ip -n "$ns" link add brb type bridge forward_delay 0 stp_state 0 || e2e_fail "bridge brb"
+	# Fixed MACs: a bridge whose address was never set takes the lowest MAC
+	# of its ports and changes it when a lower one joins; neighbours that
+	# cached the old one then lose their frames until ARP renews (~30 s).
+	ip -n "$ns" link add brc address 02:77:6c:62:00:01 type bridge forward_delay 0 stp_state 0 ||
+		e2e_fail "bridge brc"
+	ip -n "$ns" link add brb address 02:77:6c:62:00:02 type bridge forward_delay 0 stp_state 0 ||
+		e2e_fail "bridge brb"
 	ip -n "$ns" addr add "$E2E_VIP4/24" dev brc
 	ip -n "$ns" addr add "$E2E_VIP6/64" dev brc nodad
 	ip -n "$ns" addr add "$E2E_LB_B4/24" dev brb
