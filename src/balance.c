@@ -120,6 +120,8 @@ static struct backend *pick_least_load(struct backend_set *bs, const struct back
 			c2 = b;
 		k++;
 	}
+	if (!c1 || !c2)
+		return c1 ? c1 : c2;    /* no score within reach of the best: not with finite weights */
 	return load_score(bs, c2, sessions, rate, weight, now) <
 		       load_score(bs, c1, sessions, rate, weight, now)
 		       ? c2 : c1;

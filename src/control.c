@@ -229,6 +229,8 @@ json_t *control_execute(const struct control_ops *ops, const struct control_requ
 	case CMD_DRAIN:
 	case CMD_ENABLE:
 	case CMD_DISABLE: {
+		if (!b)
+			return error_answer("a backend name is needed");
 		enum backend_admin st = req->cmd == CMD_DRAIN	 ? ADMIN_DRAIN
 					: req->cmd == CMD_ENABLE ? ADMIN_ENABLED
 								 : ADMIN_DISABLED;
@@ -484,8 +486,15 @@ void control_stop(struct control *ctl)
 {
 	if (!ctl)
 		return;
-	while (ctl->conns)
-		conn_close(ctl->conns);
+	for (struct conn *c = ctl->conns, *next; c; c = next) {
+		next = c->next;
+		ev_io_stop(ctl->loop, &c->io);
+		ev_timer_stop(ctl->loop, &c->timer);
+		close(c->io.fd);
+		free(c->out);
+		free(c);
+	}
+	ctl->conns = NULL;
 	ev_io_stop(ctl->loop, &ctl->io);
 	close(ctl->io.fd);
 	unlink(ctl->path);

@@ -146,15 +146,16 @@ static void render_process(FILE *f)
 	DIR *d;
 
 	st = fopen("/proc/self/stat", "re");
-	if (st && fgets(buf, sizeof buf, st) && (p = strrchr(buf, ')')))
-		/* fields after the command name, from field 3 (state) on */
-		sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d "
-			      "%*d %*d %llu %llu %llu", &utime, &stime, &start, &vsize, &rss);
+	/* fields after the command name, from field 3 (state) on; all zero if unreadable */
+	if (st && fgets(buf, sizeof buf, st) && (p = strrchr(buf, ')')) &&
+	    sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d " // NOLINT(cert-err34-c): the count is checked, /proc has no other format
+			  "%*d %*d %llu %llu %llu", &utime, &stime, &start, &vsize, &rss) != 5)
+		utime = stime = start = vsize = rss = 0;
 	if (st)
 		fclose(st);
 	st = fopen("/proc/stat", "re");
 	while (st && fgets(buf, sizeof buf, st))
-		if (sscanf(buf, "btime %llu", &btime) == 1)
+		if (sscanf(buf, "btime %llu", &btime) == 1) // NOLINT(cert-err34-c): as above
 			break;
 	if (st)
 		fclose(st);

@@ -116,7 +116,7 @@ struct table {
 static void table_row(struct table *t, ...)
 {
 	va_list ap;
-	char **c = realloc(t->cells, (t->rows + 1) * t->ncols * sizeof *c);
+	char **c = realloc(t->cells, (size_t)(t->rows + 1) * t->ncols * sizeof *c);
 
 	if (!c)
 		return;
