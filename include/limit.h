@@ -44,7 +44,10 @@ unsigned source_sessions(const struct source *s);
 void source_session_add(struct source *s);
 void source_session_del(struct source *s);
 unsigned source_table_count(const struct source_table *t);
-/* Forget sources whose bucket is full again and that hold no session. */
+/*
+ * Forget sources whose bucket is full again and that hold no session;
+ * each call looks at the next few thousand buckets, round and round.
+ */
 void source_table_collect(struct source_table *t, double now);
 
 /*

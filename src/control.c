@@ -284,6 +284,8 @@ struct control {
 	struct ev_loop *loop;
 	ev_io io;
 	char *path;
+	dev_t dev;                      /* the socket file we made, to remove only that */
+	ino_t ino;
 	const struct control_ops *ops;
 	struct conn *conns;
 	unsigned n_conns;
@@ -448,13 +450,24 @@ struct control *control_start(struct ev_loop *loop, const char *path, int gid,
 	{
 		struct stat st;
 
-		/* a stale socket of an earlier run goes; anything else is not ours */
+		/* a stale socket of an earlier run goes; a live one or anything else is not ours */
 		if (lstat(path, &st) == 0) {
+			int probe;
+
 			if (!S_ISSOCK(st.st_mode)) {
 				log_error("control: %s exists and is not a socket", path);
 				close(fd);
 				return NULL;
 			}
+			probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0) {
+				log_error("control: %s is in use: another wglbd runs with it", path);
+				close(probe);
+				close(fd);
+				return NULL;
+			}
+			if (probe >= 0)
+				close(probe);
 			unlink(path);
 		}
 	}
@@ -475,6 +488,14 @@ struct control *control_start(struct ev_loop *loop, const char *path, int gid,
 	}
 	ctl->loop = loop;
 	ctl->ops = ops;
+	{
+		struct stat st;
+
+		if (stat(path, &st) == 0) {
+			ctl->dev = st.st_dev;
+			ctl->ino = st.st_ino;
+		}
+	}
 	ev_io_init(&ctl->io, accept_cb, fd, EV_READ);
 	ctl->io.data = ctl;
 	ev_io_start(loop, &ctl->io);
@@ -497,7 +518,13 @@ void control_stop(struct control *ctl)
 	ctl->conns = NULL;
 	ev_io_stop(ctl->loop, &ctl->io);
 	close(ctl->io.fd);
-	unlink(ctl->path);
+	{
+		struct stat st;
+
+		/* only our own socket: another instance may have replaced it */
+		if (stat(ctl->path, &st) == 0 && st.st_dev == ctl->dev && st.st_ino == ctl->ino)
+			unlink(ctl->path);
+	}
 	free(ctl->path);
 	free(ctl);
 }

@@ -35,6 +35,7 @@ struct source_table {
 	uint32_t *heads;             /* index + 1 */
 	uint32_t free_head;          /* free list through next */
 	unsigned max, count, mask;
+	unsigned cursor;             /* where the next collection goes on */
 	double rate, burst;
 	uint8_t hkey[crypto_shorthash_KEYBYTES];
 };
@@ -169,9 +170,15 @@ unsigned source_table_count(const struct source_table *t)
 	return t->count;
 }
 
+/* buckets looked at per call: the work is spread over calls, not one burst */
+#define COLLECT_BUCKETS 4096
+
 void source_table_collect(struct source_table *t, double now)
 {
-	for (unsigned b = 0; b <= t->mask; b++) {
+	unsigned n = t->mask + 1 < COLLECT_BUCKETS ? t->mask + 1 : COLLECT_BUCKETS;
+
+	for (unsigned k = 0; k < n; k++) {
+		unsigned b = t->cursor++ & t->mask;
 		uint32_t *pp = &t->heads[b];
 
 		while (*pp) {

@@ -93,6 +93,35 @@ static void notify_reloading(void)
 	notify(msg);
 }
 
+/*
+ * Each upstream socket also takes a local port of its source address:
+ * say how many sessions the ports allow.
+ */
+static void log_port_room(const struct conf *c)
+{
+	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
+	unsigned lo = 0, hi = 0, n4 = 0, per;
+
+	if (!f)
+		return;
+	if (fscanf(f, "%u %u", &lo, &hi) != 2 || hi < lo) {
+		fclose(f);
+		return;
+	}
+	fclose(f);
+	per = hi - lo + 1;
+	for (unsigned i = 0; i < c->n_source; i++)
+		n4 += c->source[i].sa.sa_family == AF_INET;
+	if ((unsigned long long)per * (n4 ? n4 : 1) < c->max_sessions)
+		log_notice("local ports: %u per source address (net.ipv4.ip_local_port_range), "
+			   "room for about %llu IPv4 sessions, below max_sessions %u: add [global] "
+			   "source addresses", per, (unsigned long long)per * (n4 ? n4 : 1),
+			   c->max_sessions);
+	else
+		log_info("local ports: %u per source address: room for max_sessions %u", per,
+			 c->max_sessions);
+}
+
 /* Each session holds one socket: take as many descriptors as we may. */
 static void raise_nofile(unsigned max_sessions)
 {
@@ -399,6 +428,7 @@ static int start(struct daemon *d)
 	if (!d->health || !d->netmon)
 		goto oom;
 	raise_nofile(d->conf->max_sessions);
+	log_port_room(d->conf);
 	if (d->conf->user && drop_privileges(d->conf->user) < 0)
 		return -1;
 	if (d->conf->state_file)

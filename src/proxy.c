@@ -94,6 +94,9 @@ struct proxy {
 	struct iovec out_iov[MAX_DGRAMS];
 	uint8_t out_ctrl[MAX_DGRAMS][OUT_CTRL_SIZE];
 	bool gso;                       /* UDP_SEGMENT works here */
+	ev_tstamp socket_warned;
+	/* the session of the previous client datagram: bulk traffic skips the hash */
+	struct session *last;
 };
 
 static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -223,6 +226,8 @@ static void upstream_close(struct proxy *px, struct session *s)
 
 static void session_destroy(struct proxy *px, struct session *s)
 {
+	if (px->last == s)
+		px->last = NULL;
 	if (s->src)
 		source_session_del(s->src);
 	upstream_close(px, s);
@@ -634,6 +639,28 @@ static void session_register(struct proxy *px, struct session *s, struct listene
 	px->stats.sessions_created++;
 }
 
+/*
+ * Out of descriptors or of local ports: sessions cannot be created. Said
+ * at most every ten seconds, with what to do about it.
+ */
+static void socket_trouble(struct proxy *px, int e)
+{
+	ev_tstamp now = ev_now(px->loop);
+
+	if (now - px->socket_warned < 10)
+		return;
+	px->socket_warned = now;
+	if (e == EMFILE || e == ENFILE)
+		log_warnx("no file descriptor for a new session (%s): raise LimitNOFILE / ulimit -n",
+			  strerror(e));
+	else if (e == EADDRINUSE || e == EAGAIN || e == EADDRNOTAVAIL)
+		log_warnx("no local port for a new session (%s): every source address has at most "
+			  "net.ipv4.ip_local_port_range ports; add [global] source addresses",
+			  strerror(e));
+	else
+		log_warnx("cannot open a session socket: %s", strerror(e));
+}
+
 static struct session *session_open(struct proxy *px, struct listener *ls,
 				    const union sockaddr_any *client, struct msghdr *mh,
 				    struct backend *be, struct source *src, ev_tstamp now)
@@ -655,6 +682,7 @@ static struct session *session_open(struct proxy *px, struct listener *ls,
 
 		log_debug("session %s: upstream socket to %s: %s", addr_fmt(client, a), be->name,
 			  strerror(-e));
+		socket_trouble(px, -e);
 		free(s);
 		drop(px, DROP_SOCKET);
 		return NULL;
@@ -966,7 +994,10 @@ static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr
 		if (!admit_handshake(px, ls, mh, client, t, p, now, &src))
 			return;
 	}
-	s = session_find_by_endpoint(px->st, client);
+	if (px->last && addr_equal(&px->last->client, client))
+		s = px->last;
+	else
+		s = px->last = session_find_by_endpoint(px->st, client);
 	if (s) {
 		if (t == WG_MSG_INITIATION && !steer_initiation(px, s, now))
 			return;
