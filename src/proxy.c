@@ -84,6 +84,7 @@ struct proxy {
 	struct iovec in_iov[BATCH];
 	union sockaddr_any in_name[BATCH];
 	uint8_t in_ctrl[BATCH][IN_CTRL_SIZE];
+	unsigned in_used;               /* headers the last receive filled in */
 
 	/* client -> backend datagrams of the current batch, in arrival order */
 	struct fwd fwd[MAX_DGRAMS];
@@ -104,6 +105,28 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents);
 static inline void drop(struct proxy *px, enum drop_reason r)
 {
 	px->stats.drops[r]++;
+}
+
+/*
+ * One batch from fd into the shared receive buffers. The headers are set
+ * up once; only the fields the kernel wrote last time are reset, so a
+ * wake-up for a single datagram costs one header, not a whole batch.
+ */
+static int receive(struct proxy *px, int fd)
+{
+	int n;
+
+	for (unsigned i = 0; i < px->in_used; i++) {
+		struct msghdr *mh = &px->in[i].msg_hdr;
+
+		mh->msg_namelen = sizeof px->in_name[i];
+		mh->msg_controllen = IN_CTRL_SIZE;
+		mh->msg_flags = 0;
+	}
+	n = recvmmsg(fd, px->in, BATCH, MSG_DONTWAIT, NULL);
+	if (n > 0)
+		px->in_used = (unsigned)n;
+	return n;
 }
 
 /* The segment size of a buffer the kernel coalesced (UDP GRO), or 0. */
@@ -1039,18 +1062,7 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int n;
 
 	(void)revents;
-	for (int i = 0; i < BATCH; i++) {
-		struct msghdr *mh = &px->in[i].msg_hdr;
-
-		mh->msg_name = &px->in_name[i];
-		mh->msg_namelen = sizeof px->in_name[i];
-		mh->msg_iov = &px->in_iov[i];
-		mh->msg_iovlen = 1;
-		mh->msg_control = px->in_ctrl[i];
-		mh->msg_controllen = IN_CTRL_SIZE;
-		mh->msg_flags = 0;
-	}
-	n = recvmmsg(ls->io.fd, px->in, BATCH, MSG_DONTWAIT, NULL);
+	n = receive(px, ls->io.fd);
 	if (n < 0) {
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 			log_warn("recvmmsg on front socket");
@@ -1140,20 +1152,7 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int n;
 
 	(void)revents;
-	for (int i = 0; i < BATCH; i++) {
-		struct msghdr *mh = &px->in[i].msg_hdr;
-
-		memset(mh, 0, sizeof *mh);
-		mh->msg_iov = &px->in_iov[i];
-		mh->msg_iovlen = 1;
-		mh->msg_control = px->in_ctrl[i];
-		mh->msg_controllen = IN_CTRL_SIZE;
-		if (s->learning) {
-			mh->msg_name = &px->in_name[i];
-			mh->msg_namelen = sizeof px->in_name[i];
-		}
-	}
-	n = recvmmsg(s->io.fd, px->in, BATCH, MSG_DONTWAIT, NULL);
+	n = receive(px, s->io.fd);
 	if (n < 0) {
 		/*
 		 * ECONNREFUSED: an ICMP port unreachable for an earlier send,
@@ -1276,8 +1275,16 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct conf *c, struct backe
 		return NULL;
 	}
 	for (int i = 0; i < BATCH; i++) {
+		struct msghdr *mh = &px->in[i].msg_hdr;
+
 		px->in_iov[i].iov_base = px->bufs + (size_t)i * BUF_SIZE;
 		px->in_iov[i].iov_len = BUF_SIZE;
+		mh->msg_name = &px->in_name[i];
+		mh->msg_namelen = sizeof px->in_name[i];
+		mh->msg_iov = &px->in_iov[i];
+		mh->msg_iovlen = 1;
+		mh->msg_control = px->in_ctrl[i];
+		mh->msg_controllen = IN_CTRL_SIZE;
 	}
 	px->sources = source_table_new(c->limits.max_sources, c->limits.handshake_rate,
 				       c->limits.handshake_burst);
