@@ -12,7 +12,8 @@ deps=(build-essential autoconf automake pkg-config
       libev-dev libsodium-dev libb2-dev libmnl-dev libinih-dev libmicrohttpd-dev libjansson-dev
       libcriterion-dev
       wireguard-go wireguard-tools iperf3 iproute2 iputils-ping tcpdump python3 man-db
-      curl prometheus valgrind ethtool procps)
+      curl prometheus valgrind ethtool procps
+      clang libclang-rt-14-dev cppcheck clang-tidy shellcheck)
 
 say() { printf '==> %s\n' "$*"; }
 
@@ -82,6 +83,14 @@ done
 
 say "contrib: systemd unit, Prometheus rules, Grafana dashboard, GitHub Actions"
 WGLBD="$top/build/werror/wglbd" contrib/check-contrib.sh || status=1
+
+say "static analysis (cppcheck, clang-tidy)"
+rc=0; BUILDDIR="$top/build/werror" contrib/static-check.sh || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 77 ] || status=1
+
+say "fuzzing smoke run: ${FUZZ_SECONDS:=30} s per target"
+rc=0; BUILDDIR="$top/build/werror" contrib/fuzz.sh "$FUZZ_SECONDS" || rc=$?
+[ "$rc" = 0 ] || [ "$rc" = 77 ] || status=1
 
 say "unit tests under AddressSanitizer and UndefinedBehaviorSanitizer"
 (cd build/asan && ../../configure -q --enable-werror --enable-sanitizers)
