@@ -100,16 +100,22 @@ static void notify_reloading(void)
 static void log_port_room(const struct conf *c)
 {
 	FILE *f = fopen("/proc/sys/net/ipv4/ip_local_port_range", "re");
-	unsigned lo = 0, hi = 0, n4 = 0, per;
+	unsigned long lo, hi;
+	unsigned n4 = 0, per;
+	char line[64], *end;
 
 	if (!f)
 		return;
-	if (fscanf(f, "%u %u", &lo, &hi) != 2 || hi < lo) {
+	if (!fgets(line, sizeof line, f)) {
 		fclose(f);
 		return;
 	}
 	fclose(f);
-	per = hi - lo + 1;
+	lo = strtoul(line, &end, 10);
+	hi = strtoul(end, &end, 10);
+	if (hi < lo || hi > 65535)
+		return;
+	per = (unsigned)(hi - lo + 1);
 	for (unsigned i = 0; i < c->n_source; i++)
 		n4 += c->source[i].sa.sa_family == AF_INET;
 	if ((unsigned long long)per * (n4 ? n4 : 1) < c->max_sessions)
