@@ -24,5 +24,7 @@ const char *addr_fmt(const union sockaddr_any *a, char buf[ADDR_STRLEN]);
 bool addr_equal(const union sockaddr_any *a, const union sockaddr_any *b);
 bool addr_is_wildcard(const union sockaddr_any *a);
 uint16_t addr_port(const union sockaddr_any *a);
+/* An IPv4-mapped IPv6 address (from a dual-stack socket) as the IPv4 address it is. */
+void addr_unmap(union sockaddr_any *a);
 
 #endif

@@ -52,6 +52,7 @@ struct session {
 	bool learning;                  /* backend unknown: datagrams go to every backend */
 	uint32_t learn_index;           /* the backend index the client's datagrams carry */
 	uint8_t local_family;           /* family of the upstream socket */
+	bool restored;                  /* from the state file, not yet confirmed by the client */
 
 	/* last initiation the client sent through this session */
 	uint32_t init_sender;
@@ -90,6 +91,8 @@ struct session *session_find_by_index(const struct session_table *t, uint32_t id
 /* Record an index announced by the session's backend (type 1 or 2 sender). */
 void session_add_index(struct session_table *t, struct session *s, uint32_t idx,
 		       ev_tstamp now);
+/* Does the session know idx as one of its backend's (fresh) indices? */
+bool session_has_index(const struct session *s, uint32_t idx, ev_tstamp now);
 /* Forget every backend index (the session moved to another backend). */
 void session_clear_indices(struct session_table *t, struct session *s);
 

@@ -9,8 +9,14 @@
 #include "backend.h"
 #include "proxy.h"
 
-/* Write every bound session to path (via a temporary file and rename). 0 or -errno. */
-int state_save(struct proxy *px, const char *path);
+/* Seconds between saves while running, so that a crash leaves a recent file. */
+#define STATE_SAVE_INTERVAL 30.0
+
+/*
+ * Write every bound session to path (via a temporary file and rename);
+ * quiet saves (the periodic ones) log only failures. 0 or -errno.
+ */
+int state_save(struct proxy *px, const char *path, bool quiet);
 /*
  * Read path and recreate its sessions; the file is removed afterwards so
  * that it is never read twice. A missing file is fine; an old (older than

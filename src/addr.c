@@ -126,3 +126,17 @@ uint16_t addr_port(const union sockaddr_any *a)
 		return ntohs(a->in6.sin6_port);
 	return 0;
 }
+
+void addr_unmap(union sockaddr_any *a)
+{
+	if (a->sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->in6.sin6_addr)) {
+		uint16_t port = a->in6.sin6_port;
+		struct in_addr v4;
+
+		memcpy(&v4, a->in6.sin6_addr.s6_addr + 12, 4);
+		memset(a, 0, sizeof *a);
+		a->in.sin_family = AF_INET;
+		a->in.sin_port = port;
+		a->in.sin_addr = v4;
+	}
+}

@@ -42,6 +42,7 @@ struct daemon {
 	struct reload_status reload;
 	ev_signal sigterm, sigint, sigusr1, sighup;
 	ev_timer housekeeping;
+	ev_timer state_timer;
 	unsigned next_id;
 };
 
@@ -334,6 +335,17 @@ static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	}
 }
 
+/* A recent state file also lets a crashed wglbd find its sessions again. */
+static void state_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct daemon *d = w->data;
+
+	(void)loop;
+	(void)revents;
+	if (d->conf->state_file)
+		state_save(d->proxy, d->conf->state_file, true);
+}
+
 static void fill_metrics(struct metrics_input *in, void *arg)
 {
 	struct daemon *d = arg;
@@ -448,6 +460,9 @@ static int start(struct daemon *d)
 	ev_timer_init(&d->housekeeping, housekeeping_cb, 1.0, 1.0);
 	d->housekeeping.data = d;
 	ev_timer_start(d->loop, &d->housekeeping);
+	ev_timer_init(&d->state_timer, state_cb, STATE_SAVE_INTERVAL, STATE_SAVE_INTERVAL);
+	d->state_timer.data = d;
+	ev_timer_start(d->loop, &d->state_timer);
 	d->reload.last_ok = true;
 	d->reload.last_ok_time = ev_time();
 	return 0;
@@ -458,8 +473,10 @@ oom:
 
 static void stop(struct daemon *d)
 {
-	if (d->loop)
+	if (d->loop) {
 		ev_timer_stop(d->loop, &d->housekeeping);
+		ev_timer_stop(d->loop, &d->state_timer);
+	}
 	control_stop(d->control);
 	metrics_stop(d->metrics);
 	netmon_free(d->netmon);
@@ -527,7 +544,7 @@ int main(int argc, char **argv)
 		ev_run(d.loop, 0);
 		proxy_log_stats(d.proxy);
 		if (d.conf->state_file)
-			state_save(d.proxy, d.conf->state_file);
+			state_save(d.proxy, d.conf->state_file, false);
 		signals_stop(&d);
 		status = 0;
 	}

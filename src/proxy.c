@@ -263,7 +263,9 @@ static void session_destroy(struct proxy *px, struct session *s)
 /* May a learning session's datagrams go to b? Draining and removed backends still own tunnels. */
 static bool learn_target(const struct backend *b)
 {
-	return b->admin != ADMIN_DISABLED && b->health == HEALTH_UP && b->route_ok;
+	/* right after a start no backend is probed yet: the owner may be any of them */
+	return b->admin != ADMIN_DISABLED && b->route_ok &&
+	       (b->health == HEALTH_UP || b->reason == REASON_INIT);
 }
 
 /*
@@ -783,16 +785,7 @@ static struct backend *backend_by_addr(struct proxy *px, const union sockaddr_an
 {
 	union sockaddr_any a = *from;
 
-	if (a.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a.in6.sin6_addr)) {
-		uint16_t port = a.in6.sin6_port;
-		struct in_addr v4;
-
-		memcpy(&v4, a.in6.sin6_addr.s6_addr + 12, 4);
-		memset(&a, 0, sizeof a);
-		a.in.sin_family = AF_INET;
-		a.in.sin_port = port;
-		a.in.sin_addr = v4;
-	}
+	addr_unmap(&a);
 	for (unsigned i = 0; i < px->bs->n; i++)
 		if (addr_equal(&px->bs->v[i]->addr, &a))
 			return px->bs->v[i];
@@ -806,9 +799,16 @@ int proxy_restore_session(struct proxy *px, const union sockaddr_any *listen,
 {
 	ev_tstamp now = ev_now(px->loop);
 	struct listener *ls = NULL;
+	union sockaddr_any up;
 	struct session *s;
 	int fd, e;
 
+	if (upstream) {
+		/* a learned session's socket was dual-stack: its IPv4 address came mapped */
+		up = *upstream;
+		addr_unmap(&up);
+		upstream = &up;
+	}
 	for (unsigned i = 0; i < px->n_ls && !ls; i++)
 		if (addr_equal(&px->ls[i].addr, listen))
 			ls = &px->ls[i];
@@ -848,6 +848,7 @@ int proxy_restore_session(struct proxy *px, const union sockaddr_any *listen,
 	s->src = source_get(px->sources, client, now);
 	if (s->src)
 		source_session_add(s->src);
+	s->restored = true;
 	session_insert(px->st, s);
 	for (unsigned i = 0; i < n_idx && i < SESSION_MAX_INDICES; i++)
 		session_add_index(px->st, s, idx[i], now - idle);
@@ -1021,6 +1022,20 @@ static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr
 		s = px->last;
 	else
 		s = px->last = session_find_by_endpoint(px->st, client);
+	if (s && s->restored && t == WG_MSG_DATA) {
+		/*
+		 * A session from the state file is trusted once the client's
+		 * data carries an index its backend gave; a snapshot older than
+		 * the client's last move is dropped and the tunnel learned anew.
+		 */
+		if (session_has_index(s, wg_receiver_index(t, p), now)) {
+			s->restored = false;
+		} else {
+			flush_fwd(px);
+			session_destroy(px, s);
+			s = NULL;
+		}
+	}
 	if (s) {
 		if (t == WG_MSG_INITIATION && !steer_initiation(px, s, now))
 			return;

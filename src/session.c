@@ -207,6 +207,15 @@ static void ix_unlink(struct session_table *t, struct session_index *e)
 	e->used = false;
 }
 
+bool session_has_index(const struct session *s, uint32_t idx, ev_tstamp now)
+{
+	for (unsigned i = 0; i < SESSION_MAX_INDICES; i++)
+		if (s->bidx[i].used && s->bidx[i].idx == idx &&
+		    now - s->bidx[i].seen <= SESSION_INDEX_LIFETIME)
+			return true;
+	return false;
+}
+
 void session_clear_indices(struct session_table *t, struct session *s)
 {
 	for (unsigned i = 0; i < SESSION_MAX_INDICES; i++)

@@ -40,6 +40,7 @@ static void save_one(struct session *s, void *arg)
 		return;         /* nothing learned yet: nothing worth keeping */
 	if (getsockname(s->io.fd, &up.sa, &len) < 0)
 		return;
+	addr_unmap(&up);
 	idx = json_array();
 	for (unsigned i = 0; i < SESSION_MAX_INDICES; i++)
 		if (s->bidx[i].used && c->now - s->bidx[i].seen < SESSION_INDEX_LIFETIME)
@@ -84,7 +85,7 @@ static int write_private(json_t *doc, const char *path)
 	return rc;
 }
 
-int state_save(struct proxy *px, const char *path)
+int state_save(struct proxy *px, const char *path, bool quiet)
 {
 	struct save_ctx c = { .list = json_array(), .now = proxy_now(px) };
 	char tmp[4096];
@@ -101,7 +102,7 @@ int state_save(struct proxy *px, const char *path)
 		rc = -errno ? -errno : -EIO;
 		log_warn("state: writing %s", path);
 		unlink(tmp);
-	} else {
+	} else if (!quiet) {
 		log_notice("state: %zu sessions written to %s", json_array_size(c.list), path);
 	}
 	json_decref(doc);

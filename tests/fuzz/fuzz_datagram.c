@@ -555,7 +555,7 @@ static void do_control(unsigned k, const uint8_t *p, size_t len)
 	proxy_log_stats(px);
 	if (len > 0 && p[0] & 4) {
 		/* save the sessions; loading them back restores none: all exist already */
-		CHECK(state_save(px, state_path) == 0);
+		CHECK(state_save(px, state_path, true) == 0);
 		CHECK(state_load(px, &bs, state_path, 1e10) == 0);
 		CHECK(access(state_path, F_OK) < 0);
 	}
