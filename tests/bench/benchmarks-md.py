@@ -12,6 +12,7 @@ Each log ends with the benchmark's JSON line (the last line starting with
 and the JSON are its human table. The Markdown goes to stdout.
 """
 import json
+import os
 import sys
 
 
@@ -407,6 +408,11 @@ def main():
                 p(l)
             p("```")
             p()
+    # measurements of the data path's evolution, kept by hand next to this script
+    history = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profile-history.md")
+    if os.path.exists(history):
+        p(open(history).read().rstrip("\n"))
+        p()
 
 
 if __name__ == "__main__":
