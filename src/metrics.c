@@ -46,6 +46,24 @@ GETTER(b_init, b->c.backend_initiations)
 GETTER(probes_ok, b->c.probes_ok)
 GETTER(probes_failed, b->c.probes_failed)
 GETTER(changes, b->c.health_changes)
+GETTER(tx_packets, b->c.tx_packets)
+GETTER(rx_packets, b->c.rx_packets)
+GETTER(tx_bytes, b->c.tx_bytes)
+GETTER(rx_bytes, b->c.rx_bytes)
+
+/* A counter family with a sample per backend and direction. */
+static void per_direction(FILE *f, const struct backend_set *bs, const char *name,
+			  const char *help, uint64_t (*to)(const struct backend *),
+			  uint64_t (*from)(const struct backend *))
+{
+	family(f, name, "counter", help);
+	for (unsigned i = 0; i < bs->n; i++) {
+		fprintf(f, "%s{backend=\"%s\",direction=\"to_backend\"} %llu\n", name,
+			bs->v[i]->name, (unsigned long long)to(bs->v[i]));
+		fprintf(f, "%s{backend=\"%s\",direction=\"from_backend\"} %llu\n", name,
+			bs->v[i]->name, (unsigned long long)from(bs->v[i]));
+	}
+}
 
 static void render_backends(FILE *f, const struct backend_set *bs)
 {
@@ -80,26 +98,12 @@ static void render_backends(FILE *f, const struct backend_set *bs)
 		    "Cookie replies (under load) seen from the backend.", get_cookies);
 	per_backend(f, bs, "wglb_backend_initiations_total", "counter",
 		    "Handshake initiations the backend sent towards clients.", get_b_init);
-	family(f, "wglb_backend_packets_total", "counter",
-	       "Datagrams forwarded, by direction (to_backend, from_backend).");
-	for (unsigned i = 0; i < bs->n; i++) {
-		const struct backend *b = bs->v[i];
-
-		fprintf(f, "wglb_backend_packets_total{backend=\"%s\",direction=\"to_backend\"} %llu\n",
-			b->name, (unsigned long long)b->c.tx_packets);
-		fprintf(f, "wglb_backend_packets_total{backend=\"%s\",direction=\"from_backend\"} %llu\n",
-			b->name, (unsigned long long)b->c.rx_packets);
-	}
-	family(f, "wglb_backend_bytes_total", "counter",
-	       "UDP payload bytes forwarded, by direction (to_backend, from_backend).");
-	for (unsigned i = 0; i < bs->n; i++) {
-		const struct backend *b = bs->v[i];
-
-		fprintf(f, "wglb_backend_bytes_total{backend=\"%s\",direction=\"to_backend\"} %llu\n",
-			b->name, (unsigned long long)b->c.tx_bytes);
-		fprintf(f, "wglb_backend_bytes_total{backend=\"%s\",direction=\"from_backend\"} %llu\n",
-			b->name, (unsigned long long)b->c.rx_bytes);
-	}
+	per_direction(f, bs, "wglb_backend_packets_total",
+		      "Datagrams forwarded, by direction (to_backend, from_backend).", get_tx_packets,
+		      get_rx_packets);
+	per_direction(f, bs, "wglb_backend_bytes_total",
+		      "UDP payload bytes forwarded, by direction (to_backend, from_backend).",
+		      get_tx_bytes, get_rx_bytes);
 	per_backend(f, bs, "wglb_backend_probes_succeeded_total", "counter",
 		    "Health probes answered (handshake response or cookie reply).", get_probes_ok);
 	per_backend(f, bs, "wglb_backend_probes_failed_total", "counter",

@@ -145,23 +145,31 @@ size_t wg_mac1_offset(enum wg_msg t)
 	}
 }
 
-bool wg_mac1_valid(enum wg_msg t, const uint8_t *p, const uint8_t key[WG_KEY_LEN])
+/* mac1 and mac2: keyed BLAKE2s-128 of everything before the field at off */
+static bool mac_valid(const uint8_t *p, size_t off, const uint8_t *key, size_t keylen)
 {
-	size_t off = wg_mac1_offset(t);
 	uint8_t mac[WG_MAC_LEN];
 
 	if (!off)
 		return false;
-	blake2s(mac, p, key, WG_MAC_LEN, off, WG_KEY_LEN);
+	blake2s(mac, p, key, WG_MAC_LEN, off, keylen);
 	return crypto_verify_16(mac, p + off) == 0;
+}
+
+static void mac_write(uint8_t *p, size_t off, const uint8_t *key, size_t keylen)
+{
+	if (off)
+		blake2s(p + off, p, key, WG_MAC_LEN, off, keylen);
+}
+
+bool wg_mac1_valid(enum wg_msg t, const uint8_t *p, const uint8_t key[WG_KEY_LEN])
+{
+	return mac_valid(p, wg_mac1_offset(t), key, WG_KEY_LEN);
 }
 
 void wg_mac1_write(enum wg_msg t, uint8_t *p, const uint8_t key[WG_KEY_LEN])
 {
-	size_t off = wg_mac1_offset(t);
-
-	if (off)
-		blake2s(p + off, p, key, WG_MAC_LEN, off, WG_KEY_LEN);
+	mac_write(p, wg_mac1_offset(t), key, WG_KEY_LEN);
 }
 
 int wg_key_from_base64(uint8_t key[WG_KEY_LEN], const char *b64)
@@ -186,23 +194,15 @@ size_t wg_mac2_offset(enum wg_msg t)
 	return off ? off + WG_MAC_LEN : 0;
 }
 
+/* the cookie itself is the key: 16 bytes, which is not the same as 32 zero-padded */
 bool wg_mac2_valid(enum wg_msg t, const uint8_t *p, const uint8_t cookie[WG_MAC_LEN])
 {
-	size_t off = wg_mac2_offset(t);
-	uint8_t mac[WG_MAC_LEN];
-
-	if (!off)
-		return false;
-	blake2s(mac, p, cookie, WG_MAC_LEN, off, WG_MAC_LEN);
-	return crypto_verify_16(mac, p + off) == 0;
+	return mac_valid(p, wg_mac2_offset(t), cookie, WG_MAC_LEN);
 }
 
 void wg_mac2_write(enum wg_msg t, uint8_t *p, const uint8_t cookie[WG_MAC_LEN])
 {
-	size_t off = wg_mac2_offset(t);
-
-	if (off)
-		blake2s(p + off, p, cookie, WG_MAC_LEN, off, WG_MAC_LEN);
+	mac_write(p, wg_mac2_offset(t), cookie, WG_MAC_LEN);
 }
 
 void wg_cookie_issuer_init(struct wg_cookie_issuer *ci, const uint8_t service_pub[WG_KEY_LEN])
