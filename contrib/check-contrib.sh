@@ -262,6 +262,11 @@ labels = {n: set() for n in types}
 for n in re.findall(r'per_backend\(\s*f\s*,\s*bs\s*,\s*"(\w+)"', mc, re.S):
     labels[n].add("backend")
 values = {}          # (metric, label) -> set of values, or None: any value
+# per_direction(f, bs, NAME, ...): a counter per backend and direction
+for n in re.findall(r'per_direction\(\s*f\s*,\s*bs\s*,\s*"(\w+)"', mc, re.S):
+    types[n] = "counter"
+    labels[n] = {"backend", "direction"}
+    values[(n, "direction")] = {"to_backend", "from_backend"}
 def enum_names(path, prefix):
     return set(re.findall(r'\[' + prefix + r'\w+\]\s*=\s*"(\w+)"', read(path)))
 def returned_names(path, func):
