@@ -952,3 +952,39 @@ e2e_diag() {
 	fi
 	echo "---- end of diagnostics ----"
 }
+
+# e2e_handshakes CLIENT...: "backend client time" for every backend and
+# CLIENT (time 0: none), a snapshot to compare after a disruption.
+e2e_handshakes() {
+	local b c
+	for b in "${E2E_BACKENDS[@]}"; do
+		for c in "$@"; do
+			echo "$b $c $(e2e_handshake_of "$b" "$c")"
+		done
+	done
+}
+
+# e2e_handshakes_changed BEFORE CLIENT...: prints what differs from the
+# snapshot BEFORE and returns 0 when something does (a rekey happens only
+# 120 s after a handshake, so a fast test sees none).
+e2e_handshakes_changed() {
+	local before=$1 now
+	shift
+	now=$(e2e_handshakes "$@")
+	[ "$now" = "$before" ] && return 1
+	diff <(printf '%s\n' "$before") <(printf '%s\n' "$now") | grep '^[<>]' | tr '\n' ' '
+	return 0
+}
+
+# e2e_ping_gap CLIENT T: "GAP LOST" for CLIENT's background ping (its -D
+# log) around time T: GAP = first reply after T - last reply at or before T
+# (seconds), LOST = echoes missing between them (icmp_seq). Nothing if
+# either reply is missing.
+e2e_ping_gap() {
+	awk -v t="$2" '/ bytes from / {
+		x = substr($1, 2, length($1) - 2) + 0
+		q = $0; sub(/.*icmp_seq=/, "", q); q = q + 0
+		if (x <= t) { lt = x; lq = q; have = 1 }
+		else if (have) { printf "%.3f %d\n", x - lt, q - lq - 1; exit }
+	}' "${E2E_PINGLOG[$1]}" 2>/dev/null
+}

@@ -417,34 +417,6 @@ nd_route_info() {
 	fi
 }
 
-nd_handshakes() {
-	local b c
-	for b in "${E2E_BACKENDS[@]}"; do
-		for c in "${CLIENTS[@]}"; do
-			echo "$b $c $(e2e_handshake_of "$b" "$c")"
-		done
-	done
-}
-
-nd_same_handshakes() {
-	local now d
-	now=$(nd_handshakes)
-	if [ "$now" != "$1" ]; then
-		d=$(diff <(printf '%s\n' "$1") <(printf '%s\n' "$now") | grep '^[<>]' | tr '\n' ' ')
-		nd_fail "$2: a backend saw a new handshake: $d"
-	fi
-}
-
-# nd_gap CLIENT T: "GAP LOST" around time T (see restart.sh)
-nd_gap() {
-	awk -v t="$2" '/ bytes from / {
-		x = substr($1, 2, length($1) - 2) + 0
-		q = $0; sub(/.*icmp_seq=/, "", q); q = q + 0
-		if (x <= t) { lt = x; lq = q; have = 1 }
-		else if (have) { printf "%.3f %d\n", x - lt, q - lq - 1; exit }
-	}' "${E2E_PINGLOG[$1]}" 2>/dev/null
-}
-
 # nd_check_gaps LABEL T MAX CLIENT...: each CLIENT answers again within MAX
 # seconds of its last reply before T; sets GAPS_MAX
 nd_check_gaps() {
@@ -454,7 +426,7 @@ nd_check_gaps() {
 	for c in "$@"; do
 		e2e_wait_ping_reply "$c" "$t" 10 >/dev/null ||
 			nd_fail "$label: $c got no ping reply within 10 s"
-		g=$(nd_gap "$c" "$t")
+		g=$(e2e_ping_gap "$c" "$t")
 		[ -n "$g" ] || nd_fail "$label: no reply of $c before the event to measure from"
 		read -r gap lost <<<"$g"
 		e2e_log "  $c: gap $gap s, $lost echo(es) lost"
@@ -576,7 +548,7 @@ bgp-node) what="node $victim dies (all its processes killed, link down): BFD end
 vrrp-node) what="node $victim dies (all its processes killed, link down): the backup takes the VIP" ;;
 esac
 e2e_check "2. $what: ${moved[*]} go on through $survivor without a new handshake"
-hs0=$(nd_handshakes)
+hs0=$(e2e_handshakes "${CLIENTS[@]}")
 st=$(nd_on "$survivor" e2e_wglbd_stats) || nd_fail "no stats from $survivor"
 learned0=$(e2e_stat_global "$st" sessions_learned)
 t_kill=$(e2e_now)
@@ -612,7 +584,9 @@ if [ ${#stayed[@]} -gt 0 ]; then
 	nd_check_gaps other "$t_kill" "$MAX_GAP_OTHER" "${stayed[@]}"
 fi
 sleep 1
-nd_same_handshakes "$hs0" "2. after the failover"
+if d=$(e2e_handshakes_changed "$hs0" "${CLIENTS[@]}"); then
+	nd_fail "2. after the failover: a backend saw a new handshake: $d"
+fi
 st=$(nd_on "$survivor" e2e_wglbd_stats) || nd_fail "no stats from $survivor"
 learned=$(($(e2e_stat_global "$st" sessions_learned) - learned0))
 e2e_log "  $survivor: sessions_learned +$learned, learn_copies=$(e2e_stat_global "$st" learn_copies)"
@@ -636,7 +610,7 @@ if [ "$KILL" = node ]; then
 else
 	nd_start "$victim"
 fi
-hs0=$(nd_handshakes)
+hs0=$(e2e_handshakes "${CLIENTS[@]}")
 case $ROUTING in
 static)
 	t_back=$(e2e_now)
@@ -659,7 +633,9 @@ else
 	nd_check_gaps failback "$t_back" "$MAX_GAP_MOVED" "${CLIENTS[@]}"
 fi
 sleep 1
-nd_same_handshakes "$hs0" "3. after the failback"
+if d=$(e2e_handshakes_changed "$hs0" "${CLIENTS[@]}"); then
+	nd_fail "3. after the failback: a backend saw a new handshake: $d"
+fi
 back=()
 for c in "${CLIENTS[@]}"; do
 	n=$(nd_node_of "$c") || nd_fail "no node holds an active session for $c"

@@ -92,17 +92,6 @@ rs_drop() {
 	echo "${v:-0}"
 }
 
-# rs_handshakes: "backend client time" for every pair (the probe peer is
-# left out: its handshakes go on all the time)
-rs_handshakes() {
-	local b c
-	for b in "${E2E_BACKENDS[@]}"; do
-		for c in "${CLIENTS[@]}"; do
-			echo "$b $c $(e2e_handshake_of "$b" "$c")"
-		done
-	done
-}
-
 # rs_endpoints: "backend client endpoint" where each backend sends each
 # client's packets (wglbd's upstream socket for that client)
 rs_endpoints() {
@@ -115,29 +104,6 @@ rs_endpoints() {
 	done
 }
 
-# rs_same_handshakes BEFORE WHAT: fail unless the handshakes are unchanged
-# (a rekey is legitimate only 120 s after a handshake; this test is faster)
-rs_same_handshakes() {
-	local now d
-	now=$(rs_handshakes)
-	if [ "$now" != "$1" ]; then
-		d=$(diff <(printf '%s\n' "$1") <(printf '%s\n' "$now") | grep '^[<>]' | tr '\n' ' ')
-		e2e_fail "$2: a backend saw a new handshake: $d"
-	fi
-}
-
-# rs_gap CLIENT T: "GAP LOST" for CLIENT's background ping around time T:
-# GAP = first reply after T - last reply at or before T (seconds), LOST =
-# echoes missing between them (icmp_seq). Nothing if either is missing.
-rs_gap() {
-	awk -v t="$2" '/ bytes from / {
-		x = substr($1, 2, length($1) - 2) + 0
-		q = $0; sub(/.*icmp_seq=/, "", q); q = q + 0
-		if (x <= t) { lt = x; lq = q; have = 1 }
-		else if (have) { printf "%.3f %d\n", x - lt, q - lq - 1; exit }
-	}' "${E2E_PINGLOG[$1]}" 2>/dev/null
-}
-
 # rs_gaps SCENARIO T MAX: wait for every client's first reply after T
 # (10 s at most), print and check its gap (<= MAX seconds); record it in
 # $RESTART_GAPS when set. Sets GAPS_MAX to the largest gap.
@@ -147,7 +113,7 @@ rs_gaps() {
 	for c in "${CLIENTS[@]}"; do
 		e2e_wait_ping_reply "$c" "$t" 10 >/dev/null ||
 			e2e_fail "$what: $c got no ping reply within 10 s"
-		g=$(rs_gap "$c" "$t")
+		g=$(e2e_ping_gap "$c" "$t")
 		[ -n "$g" ] || e2e_fail "$what: no reply of $c before the event to measure from"
 		read -r gap lost <<<"$g"
 		e2e_log "  $c: gap $gap s, $lost echo(es) lost"
@@ -241,7 +207,7 @@ rs_clean_restart() {
 	local label=$1 what=$2 hs0 ep0 ep1 t_stop nsaved line st m copies learned mcopies d
 	e2e_check "$what: SIGTERM, start again with state_file: gap < $MAX_GAP_TERM s, no learning, no new handshake"
 	sleep 1
-	hs0=$(rs_handshakes)
+	hs0=$(e2e_handshakes "${CLIENTS[@]}")
 	ep0=$(rs_endpoints)
 	t_stop=$(e2e_now)
 	rs_stop_wglbd
@@ -269,7 +235,9 @@ rs_clean_restart() {
 	[ -e "$STATE" ] && e2e_fail "the state file was not removed once read"
 	rs_gaps "$label" "$t_stop" "$MAX_GAP_TERM"
 	sleep 2
-	rs_same_handshakes "$hs0" "$what: after the clean restart"
+	if d=$(e2e_handshakes_changed "$hs0" "${CLIENTS[@]}"); then
+		e2e_fail "$what: after the clean restart: a backend saw a new handshake: $d"
+	fi
 	st=$(e2e_wglbd_stats) || e2e_fail "no stats lines after SIGUSR1"
 	m=$(rs_metrics) || e2e_fail "cannot fetch http://$METRICS/metrics in the lb namespace"
 	copies=$(rs_stat learn_copies "$st")
@@ -299,7 +267,7 @@ rs_clean_restart term "b. (sessions from handshakes)"
 
 # ---- a. kill -9 ------------------------------------------------------------
 e2e_check "a. kill -9 wglbd, start it again: every client pings again within $MAX_GAP_KILL s, no new handshake"
-hs0=$(rs_handshakes)
+hs0=$(e2e_handshakes "${CLIENTS[@]}")
 declare -A OWNER=()
 for c in "${CLIENTS[@]}"; do OWNER[$c]=$(e2e_serving_backend "$c"); done
 t_kill=$(e2e_now)
@@ -310,7 +278,9 @@ rs_start_again
 e2e_log "  wglbd restarted $(fdiff "$(e2e_now)" "$t_kill") s after the kill (pid $E2E_WGLBD_PID)"
 rs_gaps kill9 "$t_kill" "$MAX_GAP_KILL"
 sleep 1
-rs_same_handshakes "$hs0" "a. after kill -9"
+if d=$(e2e_handshakes_changed "$hs0" "${CLIENTS[@]}"); then
+	e2e_fail "a. after kill -9: a backend saw a new handshake: $d"
+fi
 e2e_pass "every tunnel back within ${GAPS_MAX} s, latest-handshakes unchanged"
 
 e2e_check "a. wglbd learned one session per client, bound to the backend holding its handshake"
@@ -378,7 +348,7 @@ while True:
 print(sent)
 EOF
 st0=$(e2e_wglbd_stats) || e2e_fail "no stats lines after SIGUSR1"
-hs0=$(rs_handshakes)
+hs0=$(e2e_handshakes "${CLIENTS[@]}")
 t0=$(e2e_now)
 sent=$(ip netns exec "$ans" timeout $((FLOOD_SECS + 10)) python3 "$E2E_DIR/flood.py" \
 	"$E2E_VIP4" "$E2E_PORT" "$(IFS=,; echo "${ips[*]}")" "$FLOOD_PORTS" "$FLOOD_RATE" "$FLOOD_SECS") ||
@@ -420,7 +390,9 @@ for c in "${CLIENTS[@]}"; do
 	e2e_log "  $c: $n replies in $win s (about $exp sent)"
 	[ "$n" -ge $((exp * 7 / 10)) ] || e2e_fail "$c got only $n of about $exp ping replies during the flood"
 done
-rs_same_handshakes "$hs0" "c. during the flood"
+if d=$(e2e_handshakes_changed "$hs0" "${CLIENTS[@]}"); then
+	e2e_fail "c. during the flood: a backend saw a new handshake: $d"
+fi
 e2e_pass "every client answered during the flood"
 
 e2e_wglbd_alive || e2e_fail "wglbd died"
