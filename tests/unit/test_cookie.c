@@ -14,14 +14,7 @@
 #include <string.h>
 
 #include "wg.h"
-
-static void unhex(uint8_t *out, size_t n, const char *hex)
-{
-	size_t len;
-
-	cr_assert_eq(sodium_hex2bin(out, n, hex, strlen(hex), " ", &len, NULL), 0, "%s", hex);
-	cr_assert_eq(len, n, "%s", hex);
-}
+#include "vectors.h"
 
 static void init(void)
 {
@@ -30,24 +23,13 @@ static void init(void)
 
 TestSuite(cookie, .init = init);
 
-static const char msg1_hex[] =
-	"01000000" "78563412"
-	"7b0d47d93427f8311160781c7c733fd89f88970aef490d8aa0ee19a4cb8a1b14"
-	"81e498317da959fba46669572516a5e6c021bfa620bb6c56ca0082e1feae1498"
-	"8c2c64d024c617734a263f76a008df04"
-	"d0f94bad8ee75ec8e0c26955f1fe965898ea5b7b4d707870f6656d82"
-	"685ada26240ace63ebd9a49057aba809"
-	"00000000000000000000000000000000";
-
-static const char svc_pub_hex[] = "0faa684ed28867b97f4a6a2dee5df8ce974e76b7018e3f22a1c4cf2678570f20";
-
 Test(cookie, key_and_cookie_match_the_vector)
 {
 	uint8_t pub[32], key[32], want[32], cookie[16];
 	struct wg_cookie_issuer ci;
 	struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = htons(40000) };
 
-	unhex(pub, 32, svc_pub_hex);
+	unhex(pub, 32, vec_s_r_pub);
 	wg_cookie_key(key, pub);
 	unhex(want, 32, "f38243a909cf26b7ec109798fd3dfdbdb7592367db444819154f6582389fdc1b");
 	cr_assert_arr_eq(key, want, 32);
@@ -79,7 +61,7 @@ Test(cookie, mac2_matches_the_vector)
 {
 	uint8_t msg[148], cookie[16], want[16];
 
-	unhex(msg, 148, msg1_hex);
+	unhex(msg, 148, vec_msg1);
 	unhex(cookie, 16, "54f03c0a1dd77283049dedebc816953c");
 	wg_mac2_write(WG_MSG_INITIATION, msg, cookie);
 	unhex(want, 16, "dc7d1d4c5eea629c667bc02e6703b115");
@@ -102,8 +84,8 @@ Test(cookie, reply_opens_like_a_client_opens_it)
 	struct wg_cookie_issuer ci;
 	struct sockaddr_in6 src = { .sin6_family = AF_INET6, .sin6_port = htons(5555) };
 
-	unhex(pub, 32, svc_pub_hex);
-	unhex(msg, 148, msg1_hex);
+	unhex(pub, 32, vec_s_r_pub);
+	unhex(msg, 148, vec_msg1);
 	inet_pton(AF_INET6, "2001:db8::7", &src.sin6_addr);
 	wg_cookie_issuer_init(&ci, pub);
 	wg_cookie_for(&ci, (struct sockaddr *)&src, 1, cookie);
@@ -151,7 +133,7 @@ Test(cookie, secret_rotates_after_two_minutes)
 	struct wg_cookie_issuer ci;
 	struct sockaddr_in src = { .sin_family = AF_INET, .sin_port = htons(1) };
 
-	unhex(pub, 32, svc_pub_hex);
+	unhex(pub, 32, vec_s_r_pub);
 	wg_cookie_issuer_init(&ci, pub);
 	wg_cookie_for(&ci, (struct sockaddr *)&src, 1000, c1);
 	wg_cookie_for(&ci, (struct sockaddr *)&src, 1000 + WG_COOKIE_SECRET_AGE - 1, c2);

@@ -8,14 +8,7 @@
 #include <string.h>
 
 #include "noise.h"
-
-static void unhex(uint8_t *out, size_t n, const char *hex)
-{
-	size_t len;
-
-	cr_assert_eq(sodium_hex2bin(out, n, hex, strlen(hex), " ", &len, NULL), 0, "%s", hex);
-	cr_assert_eq(len, n, "%s", hex);
-}
+#include "vectors.h"
 
 static void init(void)
 {
@@ -95,32 +88,16 @@ static void vec_setup(struct vec *v)
 
 	memset(s_i, 0x11, 32);
 	memset(v->e_i, 0x33, 32);
-	unhex(s_r_pub, 32, "0faa684ed28867b97f4a6a2dee5df8ce974e76b7018e3f22a1c4cf2678570f20");
+	unhex(s_r_pub, 32, vec_s_r_pub);
 	unhex(v->tai, 12, "400000006553f10a01000000");
 	cr_assert_eq(noise_peer_init(&v->peer, s_i, s_r_pub, NULL), 0);
-	unhex(want, 32, "7b4e909bbe7ffe44c465a220037d608ee35897d31ef972f07f74892cb0f73f13");
+	unhex(want, 32, vec_s_i_pub);
 	cr_assert_arr_eq(v->peer.s_pub, want, 32);
 	unhex(want, 32, "2b14c2a1d73fe52519772891d6df632bd2408279e87eb80c61bc395fccadf4a6");
 	cr_assert_arr_eq(v->peer.mac1_key_r, want, 32);
 	unhex(want, 32, "2f8377a0268a9731b6008d714f7cb7f4d3894c759cec65269f872f64619794f5");
 	cr_assert_arr_eq(v->peer.mac1_key_i, want, 32);
 }
-
-static const char msg1_hex[] =
-	"01000000" "78563412"
-	"7b0d47d93427f8311160781c7c733fd89f88970aef490d8aa0ee19a4cb8a1b14"
-	"81e498317da959fba46669572516a5e6c021bfa620bb6c56ca0082e1feae1498"
-	"8c2c64d024c617734a263f76a008df04"
-	"d0f94bad8ee75ec8e0c26955f1fe965898ea5b7b4d707870f6656d82"
-	"685ada26240ace63ebd9a49057aba809"
-	"00000000000000000000000000000000";
-
-static const char msg2_hex[] =
-	"02000000" "f0debc9a" "78563412"
-	"ff2ee45601ec1b67310c7790404585ae697331eee1c1f8cf2419731c1fff3e6b"
-	"5457824af18574cfdb91039f12352962"
-	"072fe9f2289ce70296e5f0747ff0ac1f"
-	"00000000000000000000000000000000";
 
 Test(noise, initiation_matches_vector)
 {
@@ -130,7 +107,7 @@ Test(noise, initiation_matches_vector)
 
 	vec_setup(&v);
 	cr_assert_eq(noise_create_initiation(&v.peer, &hs, msg, 0x12345678, v.tai, v.e_i), 0);
-	unhex(want, 148, msg1_hex);
+	unhex(want, 148, vec_msg1);
 	cr_assert_arr_eq(msg, want, 148);
 	unhex(h, 32, "79d20375d49f8f3bd4d4525582962f119cba301b43d46508a867b488be042c3b");
 	cr_assert_arr_eq(hs.h, h, 32);
@@ -149,7 +126,7 @@ Test(noise, response_accepted_and_every_byte_matters)
 	uint32_t r_idx = 0;
 
 	vec_setup(&v);
-	unhex(resp, 92, msg2_hex);
+	unhex(resp, 92, vec_msg2);
 	cr_assert_eq(noise_create_initiation(&v.peer, &hs, msg, 0x12345678, v.tai, v.e_i), 0);
 	cr_assert_eq(noise_consume_response(&v.peer, &hs, resp, &r_idx), NOISE_OK);
 	cr_assert_eq(r_idx, 0x9abcdef0);
@@ -191,16 +168,16 @@ Test(noise, wrong_psk_is_detected)
 	vec_setup(&v);
 	memset(s_i, 0x11, 32);
 	memset(psk, 0x99, 32);
-	unhex(s_r_pub, 32, "0faa684ed28867b97f4a6a2dee5df8ce974e76b7018e3f22a1c4cf2678570f20");
+	unhex(s_r_pub, 32, vec_s_r_pub);
 	noise_peer_wipe(&v.peer);
 	cr_assert_eq(noise_peer_init(&v.peer, s_i, s_r_pub, psk), 0);
-	unhex(resp, 92, msg2_hex);
+	unhex(resp, 92, vec_msg2);
 	cr_assert_eq(noise_create_initiation(&v.peer, &hs, msg, 0x12345678, v.tai, v.e_i), 0);
 	/* message 1 does not depend on the psk */
 	{
 		uint8_t want[148];
 
-		unhex(want, 148, msg1_hex);
+		unhex(want, 148, vec_msg1);
 		cr_assert_arr_eq(msg, want, 148);
 	}
 	cr_assert_eq(noise_consume_response(&v.peer, &hs, resp, &r_idx), NOISE_BAD_AEAD);

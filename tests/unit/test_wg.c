@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "wg.h"
+#include "vectors.h"
 
 #ifndef WGLB_TEST_DATA
 #error "WGLB_TEST_DATA must name the tests/data directory"
@@ -34,15 +35,6 @@ static void init(void)
 }
 
 TestSuite(wg, .init = init);
-
-static void unhex(uint8_t *out, size_t n, const char *hex)
-{
-	size_t len;
-
-	cr_assert_eq(sodium_hex2bin(out, n, hex, strlen(hex), " ", &len, NULL), 0,
-		     "bad hex: %s", hex);
-	cr_assert_eq(len, n, "hex is %zu bytes, want %zu: %s", len, n, hex);
-}
 
 static struct pkt load(const char *name)
 {
@@ -347,30 +339,11 @@ Test(wg, mac1_write_matches_capture)
 
 /* ---- protocol document section 11.2 ---- */
 
-static const char vec_msg1[] =
-	"01000000" "78563412"
-	"7b0d47d93427f8311160781c7c733fd89f88970aef490d8aa0ee19a4cb8a1b14"
-	"81e498317da959fba46669572516a5e6c021bfa620bb6c56ca0082e1feae1498"
-	"8c2c64d024c617734a263f76a008df04"
-	"d0f94bad8ee75ec8e0c26955f1fe965898ea5b7b4d707870f6656d82"
-	"685ada26240ace63ebd9a49057aba809"
-	"00000000000000000000000000000000";
-static const char vec_msg2[] =
-	"02000000" "f0debc9a" "78563412"
-	"ff2ee45601ec1b67310c7790404585ae697331eee1c1f8cf2419731c1fff3e6b"
-	"5457824af18574cfdb91039f12352962"
-	"072fe9f2289ce70296e5f0747ff0ac1f"
-	"00000000000000000000000000000000";
 static const char vec_keepalive[] =
 	"04000000" "f0debc9a" "0000000000000000" "69958abbebcb06f97a256144abed28f6";
 static const char vec_msg3[] =
 	"03000000" "78563412" "666666666666666666666666666666666666666666666666"
 	"3004ec54c4cb7bddfd56438b4080e3af504abf67a128feb98447b5508ded309a";
-static const char vec_s_r_pub[] =
-	"0faa684ed28867b97f4a6a2dee5df8ce974e76b7018e3f22a1c4cf2678570f20";
-static const char vec_s_i_pub[] =
-	"7b4e909bbe7ffe44c465a220037d608ee35897d31ef972f07f74892cb0f73f13";
-
 Test(wg, doc_vector_mac1)
 {
 	uint8_t s_r[32], s_i[32], key[32], want[32], m1[148], m2[92];
