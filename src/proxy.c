@@ -503,58 +503,20 @@ static bool local_from_cmsg(struct msghdr *mh, union sockaddr_any *local)
 	return false;
 }
 
-/* Ask the kernel to send from local (the VIP the client used), when known. */
-static void fill_pktinfo(struct msghdr *mh, uint8_t *ctrl, const union sockaddr_any *local)
-{
-	struct cmsghdr *c;
-
-	if (!local) {
-		mh->msg_control = NULL;
-		mh->msg_controllen = 0;
-		return;
-	}
-	memset(ctrl, 0, CTRL_SIZE);
-	mh->msg_control = ctrl;
-	if (local->sa.sa_family == AF_INET) {
-		struct in_pktinfo pi = { .ipi_spec_dst = local->in.sin_addr };
-
-		mh->msg_controllen = CMSG_SPACE(sizeof pi);
-		c = CMSG_FIRSTHDR(mh);
-		c->cmsg_level = IPPROTO_IP;
-		c->cmsg_type = IP_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof pi);
-		memcpy(CMSG_DATA(c), &pi, sizeof pi);
-	} else {
-		struct in6_pktinfo pi = { .ipi6_addr = local->in6.sin6_addr };
-
-		mh->msg_controllen = CMSG_SPACE(sizeof pi);
-		c = CMSG_FIRSTHDR(mh);
-		c->cmsg_level = IPPROTO_IPV6;
-		c->cmsg_type = IPV6_PKTINFO;
-		c->cmsg_len = CMSG_LEN(sizeof pi);
-		memcpy(CMSG_DATA(c), &pi, sizeof pi);
-	}
-}
-
 /* A single datagram to a client that has no session (a cookie reply). */
 static void reply_direct(struct proxy *px, struct listener *ls, struct msghdr *in,
 			 const union sockaddr_any *client, uint8_t *p, size_t len)
 {
-	uint8_t ctrl[CTRL_SIZE];
 	union sockaddr_any local;
-	struct iovec iov = { .iov_base = p, .iov_len = len };
-	struct msghdr mh = {
-		.msg_name = (void *)client, .msg_namelen = addr_len(client),
-		.msg_iov = &iov, .msg_iovlen = 1,
-	};
+	bool from = ls->wildcard && local_from_cmsg(in, &local);
 
-	fill_pktinfo(&mh, ctrl, ls->wildcard && local_from_cmsg(in, &local) ? &local : NULL);
-	if (sendmsg(ls->io.fd, &mh, MSG_DONTWAIT) < 0) {
-		drop(px, DROP_SEND);
-		return;
+	/* the send batch is free here: queued client datagrams are still in fwd */
+	px->out_iov[0].iov_base = p;
+	px->out_iov[0].iov_len = len;
+	if (send_datagrams(px, ls->io.fd, 1, client, from ? &local : NULL) == 1) {
+		px->stats.tx_packets++;
+		px->stats.tx_bytes += len;
 	}
-	px->stats.tx_packets++;
-	px->stats.tx_bytes += len;
 }
 
 /*
