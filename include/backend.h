@@ -50,6 +50,7 @@ struct backend_counters {
 };
 
 struct probe;
+struct relay;
 
 struct backend {
 	char name[CONF_NAME_MAX + 1];
@@ -76,6 +77,7 @@ struct backend {
 	ev_tstamp last_tx, last_rx;          /* latest non-keepalive datagram to it, any from it */
 	struct backend_counters c;
 	struct probe *probe;                 /* owned by health */
+	struct relay *relay;                 /* owned by proxy: its shared handshake socket */
 };
 
 struct backend_set {

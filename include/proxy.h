@@ -59,6 +59,8 @@ void proxy_foreach_session(struct proxy *px, void (*cb)(struct session *s, void 
 ev_tstamp proxy_now(const struct proxy *px);
 /* The VIP listen address a session's client talks to. */
 const union sockaddr_any *proxy_session_listen(const struct session *s);
+/* be is about to be freed: close what the proxy holds for it. */
+void proxy_backend_removed(struct proxy *px, struct backend *be);
 /* Close every session of a backend (it was disabled); returns how many. */
 unsigned proxy_close_backend_sessions(struct proxy *px, const struct backend *be);
 void proxy_log_stats(const struct proxy *px);

@@ -43,7 +43,7 @@ struct session {
 	struct backend *be;
 
 	ev_tstamp created, last_active, list_time;
-	struct session *ep_next;        /* endpoint hash chain */
+	struct session *next_free;      /* free list of the allocator */
 	struct session *exp_prev, *exp_next;
 
 	struct session_index bidx[SESSION_MAX_INDICES];
@@ -63,6 +63,12 @@ struct session {
 	ev_tstamp cookie_time;          /* last cookie reply from be, 0 if none */
 	uint8_t be_cookie[WG_MAC_LEN];  /* be's cookie for this socket, valid if cookie_time */
 
+	/* handshake through the backend's relay socket: no socket of its own yet */
+	struct session *pd_next;        /* pending hash chain */
+	const struct backend *pd_be;    /* key it is pending under, if pended */
+	uint32_t pd_idx;
+	bool pended;
+
 	uint64_t tx_packets, tx_bytes;  /* client -> backend */
 	uint64_t rx_packets, rx_bytes;  /* backend -> client */
 };
@@ -75,12 +81,26 @@ unsigned session_table_count(const struct session_table *t);
 
 /* A zeroed session for client, stamped now; not yet in the table. */
 struct session *session_new(const union sockaddr_any *client, ev_tstamp now);
+/* Give back a session that is in no table. */
+void session_free(struct session *s);
 void session_insert(struct session_table *t, struct session *s);
 /* Unlink from every table; the caller frees. */
 void session_remove(struct session_table *t, struct session *s);
 
 struct session *session_find_by_endpoint(const struct session_table *t,
 					 const union sockaddr_any *client);
+
+/*
+ * The same lookup in steps, for a batch of datagrams: hash every
+ * endpoint and prefetch its slots, then look each up (and prefetch the
+ * session found). With a million sessions the cache and TLB misses of a
+ * batch then overlap instead of adding up. The hash stays valid while
+ * the table changes (it is the full hash, not a slot number).
+ */
+uint64_t session_endpoint_hash(const struct session_table *t, const union sockaddr_any *client);
+void session_prefetch_bucket(const struct session_table *t, uint64_t h);
+struct session *session_find_hashed(const struct session_table *t,
+				    const union sockaddr_any *client, uint64_t h);
 /*
  * The session whose backend announced idx (and that is still fresh).
  * NULL when none; *ambiguous is set when sessions of different backends
@@ -95,6 +115,18 @@ void session_add_index(struct session_table *t, struct session *s, uint32_t idx,
 bool session_has_index(const struct session *s, uint32_t idx, ev_tstamp now);
 /* Forget every backend index (the session moved to another backend). */
 void session_clear_indices(struct session_table *t, struct session *s);
+
+/*
+ * A session whose handshake goes through its backend's shared relay
+ * socket is found by what the backend's answers carry: the backend and
+ * the initiator's sender index (the receiver index of its response,
+ * cookie reply and data). session_pend (re)keys s by (s->be,
+ * s->init_sender); a session is pending under one key at most.
+ */
+void session_pend(struct session_table *t, struct session *s);
+void session_unpend(struct session_table *t, struct session *s);
+struct session *session_find_pending(const struct session_table *t, const struct backend *be,
+				     uint32_t idx);
 
 static inline void session_touch(struct session *s, ev_tstamp now)
 {

@@ -329,6 +329,7 @@ static void housekeeping_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		if (b->removed && b->sessions == 0) {
 			log_notice("backend %s: drained, freed", b->name);
 			health_backend_removed(d->health, b);
+			proxy_backend_removed(d->proxy, b);
 			backend_set_del(&d->backends, b);
 			i--;
 		}

@@ -57,6 +57,25 @@ struct fwd {
 	struct iovec iov;
 };
 
+/*
+ * A backend's relay: one socket connected to it that carries the
+ * handshakes of every session that has no socket of its own yet, many
+ * per system call (GSO, since initiations are all 148 bytes), while the
+ * backend's answers are matched to their session by receiver index
+ * (session_find_pending). A session gets its own connected socket with
+ * its first datagram that is not an initiation, that is once its tunnel
+ * carries data: a handshake flood costs no descriptor, no local port and
+ * no epoll change, and a new session no system call of its own.
+ */
+struct relay {
+	ev_io io;
+	struct proxy *px;
+	struct backend *be;
+	union sockaddr_any to;          /* the backend address it is connected to */
+	ev_tstamp cookie_time;          /* last cookie reply the backend sent it, 0 if none */
+	uint8_t cookie[WG_MAC_LEN];     /* the backend's cookie for the relay's address */
+};
+
 struct proxy {
 	struct ev_loop *loop;
 	const struct conf *conf;
@@ -89,10 +108,12 @@ struct proxy {
 	/* client -> backend datagrams of the current batch, in arrival order */
 	struct fwd fwd[MAX_DGRAMS];
 	unsigned n_fwd;
+	unsigned n_relayed;             /* of them, for sessions without a socket */
 
 	/* send batch: one message per datagram, or per run of equal-sized ones with GSO */
 	struct mmsghdr out[MAX_DGRAMS];
 	struct iovec out_iov[MAX_DGRAMS];
+	struct session *out_sess[MAX_DGRAMS];   /* whose datagram out_iov[i] is, when they differ */
 	uint8_t out_ctrl[MAX_DGRAMS][OUT_CTRL_SIZE];
 	bool gso;                       /* UDP_SEGMENT works here */
 	ev_tstamp socket_warned;
@@ -101,6 +122,7 @@ struct proxy {
 };
 
 static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents);
+static void relay_cb(struct ev_loop *loop, ev_io *w, int revents);
 
 static inline void drop(struct proxy *px, enum drop_reason r)
 {
@@ -149,6 +171,38 @@ static void gro_enable(int fd)
 	int one = 1;
 
 	setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof one);
+}
+
+/*
+ * The size of the datagrams in received buffer i: a GRO buffer holds
+ * several of one sender, all that size but the last.
+ */
+static size_t segment_size(struct proxy *px, int i)
+{
+	size_t total = px->in[i].msg_len, seg = gro_size(&px->in[i].msg_hdr);
+
+	if (!seg || seg >= total)
+		return total;
+	px->stats.gro_buffers++;
+	return seg;
+}
+
+/*
+ * A batch from a socket towards be. ECONNREFUSED is an ICMP port
+ * unreachable for an earlier send: nothing listens there any more, a
+ * passive signal to probe now.
+ */
+static int receive_upstream(struct proxy *px, int fd, struct backend *be)
+{
+	int n = receive(px, fd);
+
+	if (n < 0) {
+		if (errno == ECONNREFUSED && be)
+			backend_suspect(px->bs, be, "port unreachable for client traffic");
+		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			log_debug("backend %s: recv: %s", be ? be->name : "-", strerror(errno));
+	}
+	return n;
 }
 
 const struct proxy_stats *proxy_get_stats(const struct proxy *px)
@@ -209,29 +263,90 @@ static void session_attach(struct proxy *px, struct session *s, int fd)
 	ev_io_start(px->loop, &s->io);
 }
 
-static int upstream_open(struct proxy *px, struct session *s, struct backend *be)
+/* A socket connected to be, from one of its source addresses: fd or -errno. */
+static int upstream_socket(struct proxy *px, struct backend *be)
 {
 	int fd = socket(be->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	const union sockaddr_any *src = pick_source(px, be);
 
 	if (fd < 0)
 		return -errno;
-	if (src && bind(fd, &src->sa, addr_len(src)) < 0) {
+	if ((src && bind(fd, &src->sa, addr_len(src)) < 0) ||
+	    connect(fd, &be->addr.sa, addr_len(&be->addr)) < 0) {
 		int e = -errno;
 
 		close(fd);
 		return e;
 	}
-	if (connect(fd, &be->addr.sa, addr_len(&be->addr)) < 0) {
-		int e = -errno;
+	return fd;
+}
 
-		close(fd);
-		return e;
-	}
+static int upstream_open(struct proxy *px, struct session *s, struct backend *be)
+{
+	int fd = upstream_socket(px, be);
+
+	if (fd < 0)
+		return fd;
 	session_attach(px, s, fd);
 	s->be = be;
 	be->sessions++;
 	return 0;
+}
+
+static void relay_close(struct proxy *px, struct backend *be)
+{
+	struct relay *r = be->relay;
+
+	if (!r)
+		return;
+	ev_io_stop(px->loop, &r->io);
+	close(r->io.fd);
+	free(r);
+	be->relay = NULL;
+}
+
+/*
+ * be's relay, opened on first use and again after its address changed
+ * (handshakes pending at the old address are answered there: lost, and
+ * retried by their clients). NULL with errno set on failure.
+ */
+static struct relay *relay_get(struct proxy *px, struct backend *be)
+{
+	struct relay *r = be->relay;
+	int fd, size = FRONT_SOCKBUF;
+
+	if (r && addr_equal(&r->to, &be->addr))
+		return r;
+	relay_close(px, be);
+	fd = upstream_socket(px, be);
+	if (fd < 0) {
+		errno = -fd;
+		return NULL;
+	}
+	r = calloc(1, sizeof *r);
+	if (!r) {
+		close(fd);
+		errno = ENOMEM;
+		return NULL;
+	}
+	/* it carries the bursts of every new session to this backend */
+	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof size) < 0)
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+	gro_enable(fd);
+	r->px = px;
+	r->be = be;
+	r->to = be->addr;
+	ev_io_init(&r->io, relay_cb, fd, EV_READ);
+	ev_io_start(px->loop, &r->io);
+	be->relay = r;
+	return r;
+}
+
+void proxy_backend_removed(struct proxy *px, struct backend *be)
+{
+	relay_close(px, be);
 }
 
 static void upstream_close(struct proxy *px, struct session *s)
@@ -255,7 +370,7 @@ static void session_destroy(struct proxy *px, struct session *s)
 		source_session_del(s->src);
 	upstream_close(px, s);
 	session_remove(px->st, s);
-	free(s);
+	session_free(s);
 }
 
 /* ---- client -> backend ---- */
@@ -326,6 +441,20 @@ static void put_cmsg(struct msghdr *mh, size_t *used, int level, int type, const
 	*used += CMSG_SPACE(len);
 }
 
+/* The source address of a datagram to a client, when the VIP is a wildcard. */
+static void put_pktinfo(struct msghdr *mh, size_t *used, const union sockaddr_any *local)
+{
+	if (local && local->sa.sa_family == AF_INET) {
+		struct in_pktinfo pi = { .ipi_spec_dst = local->in.sin_addr };
+
+		put_cmsg(mh, used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
+	} else if (local) {
+		struct in6_pktinfo pi = { .ipi6_addr = local->in6.sin6_addr };
+
+		put_cmsg(mh, used, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
+	}
+}
+
 /*
  * Messages for the datagrams out_iov[first..n) to one destination. With
  * GSO, each run of equal-sized datagrams (the last of a run may be
@@ -354,15 +483,7 @@ static unsigned build_out(struct proxy *px, unsigned first, unsigned n,
 		mh->msg_iov = &px->out_iov[i];
 		mh->msg_iovlen = j - i;
 		mh->msg_control = px->out_ctrl[m];
-		if (local && local->sa.sa_family == AF_INET) {
-			struct in_pktinfo pi = { .ipi_spec_dst = local->in.sin_addr };
-
-			put_cmsg(mh, &used, IPPROTO_IP, IP_PKTINFO, &pi, sizeof pi);
-		} else if (local) {
-			struct in6_pktinfo pi = { .ipi6_addr = local->in6.sin6_addr };
-
-			put_cmsg(mh, &used, IPPROTO_IPV6, IPV6_PKTINFO, &pi, sizeof pi);
-		}
+		put_pktinfo(mh, &used, local);
 		if (j - i > 1) {
 			uint16_t gso_size = (uint16_t)seg;
 
@@ -452,13 +573,62 @@ static void send_run(struct proxy *px, struct fwd *f, unsigned n)
 	}
 }
 
+/*
+ * The queued datagrams of sessions without a socket, gathered per
+ * backend (their order kept) and sent through its relay, so that a
+ * batch of new handshakes to one backend leaves in one system call.
+ */
+static void flush_relayed(struct proxy *px)
+{
+	for (unsigned i = 0; i < px->n_fwd; i++) {
+		struct session *first = px->fwd[i].s;
+		struct backend *be;
+		struct relay *r;
+		unsigned n = 0, sent = 0;
+
+		if (!first || first->io.fd >= 0)
+			continue;
+		be = first->be;
+		for (unsigned j = i; j < px->n_fwd; j++) {
+			struct session *s = px->fwd[j].s;
+
+			if (s && s->io.fd < 0 && s->be == be) {
+				px->out_iov[n] = px->fwd[j].iov;
+				px->out_sess[n++] = s;
+				px->fwd[j].s = NULL;
+			}
+		}
+		r = relay_get(px, be);
+		if (r)
+			sent = send_datagrams(px, r->io.fd, n, NULL, NULL);
+		else
+			px->stats.drops[DROP_SEND] += n;
+		for (unsigned k = 0; k < sent; k++) {
+			struct session *s = px->out_sess[k];
+			size_t len = px->out_iov[k].iov_len;
+
+			s->tx_packets++;
+			s->tx_bytes += len;
+			be->c.tx_packets++;
+			be->c.tx_bytes += len;
+		}
+	}
+	px->n_relayed = 0;
+}
+
 static void flush_fwd(struct proxy *px)
 {
 	unsigned i = 0;
 
+	if (px->n_relayed)
+		flush_relayed(px);
 	while (i < px->n_fwd) {
 		unsigned j = i + 1;
 
+		if (!px->fwd[i].s) {
+			i++;
+			continue;
+		}
 		while (j < px->n_fwd && px->fwd[j].s == px->fwd[i].s)
 			j++;
 		send_run(px, px->fwd + i, j - i);
@@ -475,6 +645,7 @@ static void queue_fwd(struct proxy *px, struct session *s, uint8_t *p, size_t le
 	px->fwd[px->n_fwd].iov.iov_base = p;
 	px->fwd[px->n_fwd].iov.iov_len = len;
 	px->n_fwd++;
+	px->n_relayed += s->io.fd < 0;
 }
 
 /* The VIP address a datagram was sent to, from its IP(V6)_PKTINFO. */
@@ -670,12 +841,64 @@ static struct session *session_open(struct proxy *px, struct listener *ls,
 		log_debug("session %s: upstream socket to %s: %s", addr_fmt(client, a), be->name,
 			  strerror(-e));
 		socket_trouble(px, -e);
-		free(s);
+		session_free(s);
 		drop(px, DROP_SOCKET);
 		return NULL;
 	}
 	session_register(px, s, ls, mh, src);
 	return s;
+}
+
+/* A new handshake's session: it goes through be's relay, no socket of its own yet. */
+static struct session *session_open_relayed(struct proxy *px, struct listener *ls,
+					    const union sockaddr_any *client, struct msghdr *mh,
+					    struct backend *be, struct source *src, ev_tstamp now)
+{
+	struct session *s;
+
+	src = admit_session(px, client, src, true, now);
+	if (!src)
+		return NULL;
+	if (!relay_get(px, be)) {
+		socket_trouble(px, errno);
+		drop(px, DROP_SOCKET);
+		return NULL;
+	}
+	s = session_new(client, now);
+	if (!s) {
+		drop(px, DROP_SOCKET);
+		return NULL;
+	}
+	s->be = be;
+	be->sessions++;
+	session_register(px, s, ls, mh, src);
+	return s;
+}
+
+/*
+ * A relayed session's first datagram that is not an initiation: its
+ * tunnel is up, it gets its own socket, and the backend moves its
+ * endpoint there with the first packet it authenticates.
+ */
+static bool session_connect(struct proxy *px, struct session *s)
+{
+	int fd;
+
+	flush_fwd(px);          /* what the session queued leaves through the relay first */
+	fd = upstream_socket(px, s->be);
+	if (fd < 0) {
+		char a[ADDR_STRLEN];
+
+		log_debug("session %s: upstream socket to %s: %s", addr_fmt(&s->client, a),
+			  s->be->name, strerror(-fd));
+		socket_trouble(px, -fd);
+		drop(px, DROP_SOCKET);
+		return false;
+	}
+	session_attach(px, s, fd);
+	session_unpend(px->st, s);
+	s->cookie_time = 0;     /* a cookie belongs to the address it was given to */
+	return true;
 }
 
 /*
@@ -818,22 +1041,30 @@ int proxy_restore_session(struct proxy *px, const union sockaddr_any *listen,
 	return 0;
 }
 
-/* Move a session to another backend: new socket, the old backend's indices forgotten. */
+/*
+ * Move a session to another backend for its new handshake: the old
+ * socket and indices go, the handshake takes the new backend's relay.
+ */
 static int session_move(struct proxy *px, struct session *s, struct backend *be)
 {
 	char a[ADDR_STRLEN];
 	const char *from = s->be ? s->be->name : "-";
-	int e;
 
 	log_info("session %s: moving from backend %s to %s", addr_fmt(&s->client, a), from,
 		 be->name);
 	upstream_close(px, s);
+	session_unpend(px->st, s);
 	session_clear_indices(px->st, s);
 	s->cookie_time = 0;
-	e = upstream_open(px, s, be);
-	if (e < 0)
-		log_debug("session %s: upstream socket to %s: %s", a, be->name, strerror(-e));
-	return e;
+	if (!relay_get(px, be)) {
+		int e = -errno;
+
+		log_debug("session %s: relay to %s: %s", a, be->name, strerror(-e));
+		return e;
+	}
+	s->be = be;
+	be->sessions++;
+	return 0;
 }
 
 static bool mac1_ok(struct proxy *px, enum wg_msg t, const uint8_t *p)
@@ -892,9 +1123,11 @@ static bool steer_initiation(struct proxy *px, struct session *s, ev_tstamp now)
 	return true;
 }
 
-static void note_initiation(struct session *s, const uint8_t *p, ev_tstamp now)
+static void note_initiation(struct proxy *px, struct session *s, const uint8_t *p, ev_tstamp now)
 {
 	s->init_sender = wg_sender_index(p);
+	if (s->io.fd < 0)
+		session_pend(px->st, s);        /* the answer comes back through the relay */
 	s->init_time = now;
 	s->init_pending = true;
 	memcpy(s->init_mac1, p + wg_mac1_offset(WG_MSG_INITIATION), WG_MAC_LEN);
@@ -917,7 +1150,7 @@ static struct session *route_new(struct proxy *px, struct listener *ls,
 			drop(px, DROP_NO_BACKEND);
 			return NULL;
 		}
-		s = session_open(px, ls, client, mh, be, src, now);
+		s = session_open_relayed(px, ls, client, mh, be, src, now);
 		if (s) {
 			char a[ADDR_STRLEN];
 
@@ -957,8 +1190,10 @@ static struct session *route_new(struct proxy *px, struct listener *ls,
 }
 
 /* One datagram from a client: classify, admit, route, queue for sending. */
+/* h: the client's session_endpoint_hash */
 static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr *mh,
-			    const union sockaddr_any *client, uint8_t *p, size_t len, ev_tstamp now)
+			    const union sockaddr_any *client, uint64_t h, uint8_t *p, size_t len,
+			    ev_tstamp now)
 {
 	struct source *src = NULL;
 	enum drop_reason why;
@@ -983,7 +1218,7 @@ static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr
 	if (px->last && addr_equal(&px->last->client, client))
 		s = px->last;
 	else
-		s = px->last = session_find_by_endpoint(px->st, client);
+		s = px->last = session_find_hashed(px->st, client, h);
 	if (s && s->restored && t == WG_MSG_DATA) {
 		/*
 		 * A session from the state file is trusted once the client's
@@ -1007,10 +1242,18 @@ static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr
 			return;
 	}
 	if (t == WG_MSG_INITIATION)
-		note_initiation(s, p, now);
+		note_initiation(px, s, p, now);
+	else if (s->io.fd < 0 && !session_connect(px, s))
+		return;
 	/* the backend checks mac2 against its own cookie, which wglbd keeps */
-	if (handshake && s->cookie_time > 0 && now - s->cookie_time < WG_COOKIE_USE_AGE)
-		wg_mac2_write(t, p, s->be_cookie);
+	if (handshake) {
+		const struct relay *r = s->io.fd < 0 ? s->be->relay : NULL;
+
+		if (r && r->cookie_time > 0 && now - r->cookie_time < WG_COOKIE_USE_AGE)
+			wg_mac2_write(t, p, r->cookie);
+		else if (!r && s->cookie_time > 0 && now - s->cookie_time < WG_COOKIE_USE_AGE)
+			wg_mac2_write(t, p, s->be_cookie);
+	}
 	session_touch(s, now);
 	queue_fwd(px, s, p, len);
 }
@@ -1027,7 +1270,8 @@ void proxy_feed(struct proxy *px, unsigned listener, const union sockaddr_any *c
 	memcpy(buf, p, len);
 	px->stats.rx_packets++;
 	px->stats.rx_bytes += len;
-	client_datagram(px, &px->ls[listener], &mh, client, buf, len, ev_now(px->loop));
+	client_datagram(px, &px->ls[listener], &mh, client, session_endpoint_hash(px->st, client),
+			buf, len, ev_now(px->loop));
 	flush_fwd(px);
 }
 
@@ -1036,6 +1280,7 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct listener *ls = (struct listener *)w;
 	struct proxy *px = ls->px;
 	ev_tstamp now = ev_now(loop);
+	uint64_t h[BATCH];
 	int n;
 
 	(void)revents;
@@ -1045,27 +1290,40 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 			log_warn("recvmmsg on front socket");
 		return;
 	}
+	/*
+	 * The batch's lookups in steps (session.h): hash every source and
+	 * prefetch its slots, then find each session and prefetch it, then
+	 * handle the datagrams, whose lookups now hit the cache. A run of
+	 * buffers from one source is hashed once.
+	 */
+	for (int i = 0; i < n; i++) {
+		if (i > 0 && addr_equal(&px->in_name[i], &px->in_name[i - 1])) {
+			h[i] = h[i - 1];
+			continue;
+		}
+		h[i] = session_endpoint_hash(px->st, &px->in_name[i]);
+		session_prefetch_bucket(px->st, h[i]);
+	}
+	for (int i = 0; i < n; i++)
+		if (i == 0 || h[i] != h[i - 1])
+			__builtin_prefetch(session_find_hashed(px->st, &px->in_name[i], h[i]));
 	for (int i = 0; i < n; i++) {
 		struct msghdr *mh = &px->in[i].msg_hdr;
 		uint8_t *p = px->bufs + (size_t)i * BUF_SIZE;
-		size_t len = px->in[i].msg_len, seg = gro_size(mh);
+		size_t len = px->in[i].msg_len, seg;
 
 		if (mh->msg_flags & MSG_TRUNC) {
 			px->stats.rx_packets++;
 			drop(px, DROP_TRUNCATED);
 			continue;
 		}
-		/* a GRO buffer holds datagrams of seg bytes from one client, the last maybe shorter */
-		if (!seg || seg >= len)
-			seg = len;
-		else
-			px->stats.gro_buffers++;
+		seg = segment_size(px, i);
 		for (size_t off = 0; off < len; off += seg) {
 			size_t l = len - off < seg ? len - off : seg;
 
 			px->stats.rx_packets++;
 			px->stats.rx_bytes += l;
-			client_datagram(px, ls, mh, &px->in_name[i], p + off, l, now);
+			client_datagram(px, ls, mh, &px->in_name[i], h[i], p + off, l, now);
 		}
 	}
 	flush_fwd(px);
@@ -1083,20 +1341,29 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
  * client never sees the backend's cookie, only wglbd's own, so the two
  * cannot displace each other, and it does not wait 5 s for a retry.
  */
-static bool absorb_backend_cookie(struct proxy *px, struct session *s, const uint8_t *p)
+static bool absorb_backend_cookie(struct proxy *px, struct session *s, const uint8_t *p,
+				  int fd, uint8_t *cookie)
 {
 	uint8_t msg[WG_INITIATION_LEN];
 
 	if (!px->check_mac1 || !s->init_pending ||
 	    wg_receiver_index(WG_MSG_COOKIE, p) != s->init_sender ||
-	    wg_cookie_open(p, px->cookies.reply_key, s->init_mac1, s->be_cookie) < 0)
+	    wg_cookie_open(p, px->cookies.reply_key, s->init_mac1, cookie) < 0)
 		return false;
 	memcpy(msg, s->init_msg, sizeof msg);
-	wg_mac2_write(WG_MSG_INITIATION, msg, s->be_cookie);
-	if (send(s->io.fd, msg, sizeof msg, MSG_DONTWAIT) < 0)
+	wg_mac2_write(WG_MSG_INITIATION, msg, cookie);
+	if (send(fd, msg, sizeof msg, MSG_DONTWAIT) < 0)
 		drop(px, DROP_SEND);
 	px->stats.backend_cookies++;
 	return true;
+}
+
+/* A cookie reply from be: it is under load. */
+static void note_backend_cookie(struct proxy *px, struct backend *be, ev_tstamp now)
+{
+	be->c.cookie_replies++;
+	be->overloaded_until = now + BACKEND_OVERLOAD_HOLD;
+	backend_suspect(px->bs, be, "cookie reply: under load");
 }
 
 /* Send out_iov[0..k) from the session's backend to its client, and count them. */
@@ -1119,6 +1386,163 @@ static void to_client(struct proxy *px, struct session *s, unsigned k, ev_tstamp
 	}
 }
 
+/*
+ * The bookkeeping of a datagram of type t from be for session s: the
+ * indices it announces, handshakes completed, cookie replies. It came
+ * through relay r, or the session's own socket when r is NULL. Returns
+ * false when it is not for the client: a cookie reply wglbd answered.
+ */
+static bool from_backend(struct proxy *px, struct session *s, struct backend *be, enum wg_msg t,
+			 const uint8_t *p, ev_tstamp now, struct relay *r)
+{
+	switch (t) {
+	case WG_MSG_RESPONSE:
+		session_add_index(px->st, s, wg_sender_index(p), now);
+		if (s->init_pending && wg_receiver_index(t, p) == s->init_sender) {
+			s->init_pending = false;
+			be->c.handshakes_completed++;
+		}
+		return true;
+	case WG_MSG_INITIATION:
+		session_add_index(px->st, s, wg_sender_index(p), now);
+		be->c.backend_initiations++;
+		return true;
+	case WG_MSG_COOKIE:
+		note_backend_cookie(px, be, now);
+		s->cookie_time = now;
+		if (!r)
+			return !absorb_backend_cookie(px, s, p, s->io.fd, s->be_cookie);
+		if (!absorb_backend_cookie(px, s, p, r->io.fd, r->cookie))
+			return true;
+		r->cookie_time = now;
+		return false;
+	default:
+		return true;
+	}
+}
+
+/*
+ * Send out_iov[0..n), each to the client of out_sess[i]: one message per
+ * datagram (their destinations differ), one sendmmsg per run of them on
+ * the same front socket. A refused message is skipped, not the batch.
+ */
+static void to_clients(struct proxy *px, unsigned n, ev_tstamp now)
+{
+	unsigned i = 0;
+
+	while (i < n) {
+		struct listener *ls = px->out_sess[i]->ls;
+		unsigned j = i, done = 0;
+
+		for (; j < n && px->out_sess[j]->ls == ls; j++) {
+			struct session *s = px->out_sess[j];
+			struct msghdr *mh = &px->out[j - i].msg_hdr;
+			size_t used = 0;
+
+			memset(mh, 0, sizeof *mh);
+			mh->msg_name = &s->client;
+			mh->msg_namelen = addr_len(&s->client);
+			mh->msg_iov = &px->out_iov[j];
+			mh->msg_iovlen = 1;
+			mh->msg_control = px->out_ctrl[j - i];
+			put_pktinfo(mh, &used, s->has_local ? &s->local : NULL);
+			mh->msg_controllen = used;
+			if (!used)
+				mh->msg_control = NULL;
+		}
+		while (done < j - i) {
+			int r = sendmmsg(ls->io.fd, px->out + done, j - i - done, MSG_DONTWAIT);
+
+			if (r < 0) {
+				if (errno == EAGAIN || errno == EWOULDBLOCK) {
+					px->stats.drops[DROP_SEND] += j - i - done;
+					break;
+				}
+				px->stats.drops[DROP_SEND]++;
+				done++;
+				continue;
+			}
+			for (int k = 0; k < r; k++) {
+				struct session *s = px->out_sess[i + done + (unsigned)k];
+				size_t len = px->out_iov[i + done + (unsigned)k].iov_len;
+
+				s->rx_packets++;
+				s->rx_bytes += len;
+				s->be->c.rx_packets++;
+				s->be->c.rx_bytes += len;
+				px->stats.tx_packets++;
+				px->stats.tx_bytes += len;
+				s->be->last_rx = now;
+			}
+			done += (unsigned)r;
+		}
+		i = j;
+	}
+}
+
+/*
+ * The backend's answers to relayed handshakes: responses, cookie replies,
+ * and data that went there before the client's first datagram moved the
+ * backend's endpoint. Each is matched by receiver index to its pending
+ * session; a backend's own initiation carries none and is dropped (the
+ * backend retries once the client's data has moved its endpoint).
+ */
+static void relay_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct relay *r = (struct relay *)w;
+	struct proxy *px = r->px;
+	struct backend *be = r->be;
+	ev_tstamp now = ev_now(loop);
+	unsigned k = 0;
+	int n;
+
+	(void)revents;
+	n = receive_upstream(px, r->io.fd, be);
+	if (n < 0)
+		return;
+	be->last_rx = now;
+	for (int i = 0; i < n; i++) {
+		uint8_t *base = px->bufs + (size_t)i * BUF_SIZE;
+		size_t total = px->in[i].msg_len, seg;
+
+		if (px->in[i].msg_hdr.msg_flags & MSG_TRUNC) {
+			drop(px, DROP_TRUNCATED);
+			continue;
+		}
+		seg = segment_size(px, i);
+		for (size_t off = 0; off < total; off += seg) {
+			uint8_t *p = base + off;
+			size_t len = total - off < seg ? total - off : seg;
+			enum drop_reason why;
+			enum wg_msg t = wg_classify(p, len, &why);
+			struct session *s;
+
+			if (t == WG_MSG_INVALID) {
+				drop(px, why);
+				continue;
+			}
+			s = t == WG_MSG_INITIATION ? NULL
+						   : session_find_pending(px->st, be,
+									  wg_receiver_index(t, p));
+			if (!s) {
+				drop(px, DROP_STRAY);
+				continue;
+			}
+			if (!from_backend(px, s, be, t, p, now, r))
+				continue;
+			if (k == MAX_DGRAMS) {
+				to_clients(px, k, now);
+				k = 0;
+			}
+			px->out_iov[k].iov_base = p;
+			px->out_iov[k].iov_len = len;
+			px->out_sess[k++] = s;
+		}
+	}
+	if (k)
+		to_clients(px, k, now);
+}
+
 static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct session *s = (struct session *)w;
@@ -1129,21 +1553,12 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 	int n;
 
 	(void)revents;
-	n = receive(px, s->io.fd);
-	if (n < 0) {
-		/*
-		 * ECONNREFUSED: an ICMP port unreachable for an earlier send,
-		 * nothing listens there any more. A passive signal: probe now.
-		 */
-		if (errno == ECONNREFUSED && be)
-			backend_suspect(px->bs, be, "port unreachable for client traffic");
-		else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			log_debug("backend %s: recv: %s", be ? be->name : "-", strerror(errno));
+	n = receive_upstream(px, s->io.fd, be);
+	if (n < 0)
 		return;
-	}
 	for (int i = 0; i < n; i++) {
 		uint8_t *base = px->bufs + (size_t)i * BUF_SIZE;
-		size_t total = px->in[i].msg_len, seg = gro_size(&px->in[i].msg_hdr);
+		size_t total = px->in[i].msg_len, seg;
 
 		if (px->in[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			drop(px, DROP_TRUNCATED);
@@ -1161,42 +1576,19 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 			learn_bind(px, s, owner, &px->in_name[i], now);
 			be = owner;
 		}
-		if (!seg || seg >= total)
-			seg = total;
-		else
-			px->stats.gro_buffers++;
+		seg = segment_size(px, i);
 		for (size_t off = 0; off < total; off += seg) {
 			uint8_t *p = base + off;
 			size_t len = total - off < seg ? total - off : seg;
 			enum drop_reason why;
 			enum wg_msg t = wg_classify(p, len, &why);
 
-			switch (t) {
-			case WG_MSG_INVALID:
+			if (t == WG_MSG_INVALID) {
 				drop(px, why);
 				continue;
-			case WG_MSG_RESPONSE:
-				session_add_index(px->st, s, wg_sender_index(p), now);
-				if (s->init_pending && wg_receiver_index(t, p) == s->init_sender) {
-					s->init_pending = false;
-					be->c.handshakes_completed++;
-				}
-				break;
-			case WG_MSG_INITIATION:
-				session_add_index(px->st, s, wg_sender_index(p), now);
-				be->c.backend_initiations++;
-				break;
-			case WG_MSG_COOKIE:
-				be->c.cookie_replies++;
-				be->overloaded_until = now + BACKEND_OVERLOAD_HOLD;
-				backend_suspect(px->bs, be, "cookie reply: under load");
-				s->cookie_time = now;
-				if (absorb_backend_cookie(px, s, p))
-					continue;
-				break;
-			case WG_MSG_DATA:
-				break;
 			}
+			if (!from_backend(px, s, be, t, p, now, NULL))
+				continue;
 			if (k == MAX_DGRAMS) {
 				to_client(px, s, k, now);
 				k = 0;
@@ -1425,6 +1817,8 @@ void proxy_free(struct proxy *px)
 		session_foreach(px->st, free_one, px);
 		session_table_free(px->st);
 	}
+	for (unsigned i = 0; px->bs && i < px->bs->n; i++)
+		relay_close(px, px->bs->v[i]);
 	for (unsigned i = 0; i < px->n_ls; i++) {
 		if (px->ls[i].io.fd >= 0) {
 			ev_io_stop(px->loop, &px->ls[i].io);

@@ -2,10 +2,11 @@
 /*
  * session: the tables that find a session for a datagram.
  *
- * Both tables are chained hash tables with intrusive links (no allocation
- * per lookup or per index), hashed with SipHash under a random key so that
- * a remote sender cannot aim many endpoints or indices at one chain.
- * They double in size when the load passes one entry per bucket.
+ * Every table is hashed with SipHash under a random key, so that a remote
+ * sender cannot aim many endpoints or indices at one bucket. The endpoint
+ * table, on the path of every datagram, is open addressing with its keys
+ * inline; the index tables are chained through links inside the session
+ * (no allocation per index). All double in size as they fill.
  */
 #include "config.h"
 
@@ -13,6 +14,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "backend.h"
 #include "log.h"
@@ -22,12 +24,15 @@
 
 struct session_table {
 	uint8_t key[crypto_shorthash_KEYBYTES];
-	struct session **ep;            /* by client endpoint */
+	struct ep_slot *ep;             /* by client endpoint: open addressing */
 	unsigned ep_mask;
 	unsigned count;
 	struct session_index **ix;      /* by backend index */
 	unsigned ix_mask;
 	unsigned ix_count;
+	struct session **pd;            /* by (backend, initiator index): relayed handshakes */
+	unsigned pd_mask;
+	unsigned pd_count;
 	struct session *exp_head, *exp_tail;   /* expiry list, by list_time */
 };
 
@@ -41,10 +46,24 @@ static uint64_t hash_bytes(const struct session_table *t, const void *p, size_t 
 	return h;
 }
 
-static uint64_t hash_endpoint(const struct session_table *t, const union sockaddr_any *a)
-{
-	uint8_t k[20] = { 0 };
+/*
+ * The endpoint table holds its keys: a lookup reads one cache line of
+ * slots (two per line) and touches no session, so at a million sessions
+ * it costs one cache miss, which a batch overlaps with its others.
+ * Linear probing at most half full, deletion by backward shift (no
+ * tombstones); the stored hash spares rehashing when entries move.
+ */
+#define EP_KEY_LEN 20
 
+struct ep_slot {
+	uint8_t key[EP_KEY_LEN];        /* address, port, family */
+	uint32_t hash;                  /* low bits of the key's hash */
+	struct session *s;              /* NULL: empty */
+};
+
+static void endpoint_key(const union sockaddr_any *a, uint8_t k[EP_KEY_LEN])
+{
+	memset(k, 0, EP_KEY_LEN);
 	if (a->sa.sa_family == AF_INET) {
 		memcpy(k, &a->in.sin_addr, 4);
 		memcpy(k + 16, &a->in.sin_port, 2);
@@ -54,6 +73,13 @@ static uint64_t hash_endpoint(const struct session_table *t, const union sockadd
 		memcpy(k + 16, &a->in6.sin6_port, 2);
 		k[18] = 6;
 	}
+}
+
+static uint64_t hash_endpoint(const struct session_table *t, const union sockaddr_any *a)
+{
+	uint8_t k[EP_KEY_LEN];
+
+	endpoint_key(a, k);
 	return hash_bytes(t, k, sizeof k);
 }
 
@@ -62,21 +88,130 @@ static uint64_t hash_index(const struct session_table *t, uint32_t idx)
 	return hash_bytes(t, &idx, sizeof idx);
 }
 
+static uint64_t hash_pending(const struct session_table *t, const struct backend *be,
+			     uint32_t idx)
+{
+	uint8_t k[sizeof be + sizeof idx];
+
+	memcpy(k, &be, sizeof be);
+	memcpy(k + sizeof be, &idx, sizeof idx);
+	return hash_bytes(t, k, sizeof k);
+}
+
+/*
+ * Sessions are carved from 2 MiB chunks aligned to their size, which the
+ * kernel may back with one huge page each (MADV_HUGEPAGE): a million
+ * sessions then take a few hundred TLB entries instead of 150,000, and
+ * a lookup's random access misses the cache but not the TLB. A chunk
+ * that empties goes back to the system, except the last one with room.
+ */
+#define CHUNK_BYTES (2u << 20)
+
+/* AddressSanitizer still sees a freed session as freed */
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
+#define SLOT_FREED(p, n) ASAN_POISON_MEMORY_REGION(p, n)
+#define SLOT_TAKEN(p, n) ASAN_UNPOISON_MEMORY_REGION(p, n)
+#else
+#define SLOT_FREED(p, n) ((void)(p), (void)(n))
+#define SLOT_TAKEN(p, n) ((void)(p), (void)(n))
+#endif
+
+struct chunk {
+	struct chunk *prev, *next;      /* chunks with a free slot */
+	struct session *free;           /* free slots, linked through next_free */
+	unsigned used;
+	bool listed;
+};
+
+#define CHUNK_FIRST ((sizeof(struct chunk) + 63) & ~(size_t)63)
+#define CHUNK_SLOT ((sizeof(struct session) + 63) & ~(size_t)63)
+
+static struct chunk *partial;          /* one process, one loop: one allocator */
+static unsigned n_partial;
+
+static void chunk_list(struct chunk *c)
+{
+	c->prev = NULL;
+	c->next = partial;
+	if (partial)
+		partial->prev = c;
+	partial = c;
+	c->listed = true;
+	n_partial++;
+}
+
+static void chunk_unlist(struct chunk *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		partial = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	c->listed = false;
+	n_partial--;
+}
+
+/* Big arrays get huge pages too, where the kernel allows them. */
+static void *big_alloc(size_t bytes)
+{
+	void *p;
+
+	if (bytes < CHUNK_BYTES)
+		return aligned_alloc(64, (bytes + 63) & ~(size_t)63);  /* slots never straddle lines */
+	p = aligned_alloc(CHUNK_BYTES, (bytes + CHUNK_BYTES - 1) & ~(size_t)(CHUNK_BYTES - 1));
+	if (p)
+		madvise(p, bytes, MADV_HUGEPAGE);
+	return p;
+}
+
+static void *big_calloc(size_t n, size_t size)
+{
+	void *p = big_alloc(n * size);
+
+	if (p)
+		memset(p, 0, n * size);
+	return p;
+}
+
+static struct chunk *chunk_new(void)
+{
+	struct chunk *c = big_alloc(CHUNK_BYTES);
+	uint8_t *slot;
+
+	if (!c)
+		return NULL;
+	memset(c, 0, sizeof *c);
+	for (slot = (uint8_t *)c + CHUNK_FIRST; slot + CHUNK_SLOT <= (uint8_t *)c + CHUNK_BYTES;
+	     slot += CHUNK_SLOT) {
+		struct session *s = (struct session *)slot;
+
+		s->next_free = c->free;
+		c->free = s;
+		SLOT_FREED(s, CHUNK_SLOT);
+	}
+	chunk_list(c);
+	return c;
+}
+
 struct session_table *session_table_new(void)
 {
 	struct session_table *t = calloc(1, sizeof *t);
 
 	if (!t)
 		return NULL;
-	t->ep = calloc(MIN_BUCKETS, sizeof *t->ep);
+	t->ep = big_calloc(MIN_BUCKETS, sizeof *t->ep);
 	t->ix = calloc(MIN_BUCKETS, sizeof *t->ix);
-	if (!t->ep || !t->ix) {
+	t->pd = calloc(MIN_BUCKETS, sizeof *t->pd);
+	if (!t->ep || !t->ix || !t->pd) {
 		free(t->ep);
 		free(t->ix);
+		free(t->pd);
 		free(t);
 		return NULL;
 	}
-	t->ep_mask = t->ix_mask = MIN_BUCKETS - 1;
+	t->ep_mask = t->ix_mask = t->pd_mask = MIN_BUCKETS - 1;
 	randombytes_buf(t->key, sizeof t->key);
 	return t;
 }
@@ -87,6 +222,7 @@ void session_table_free(struct session_table *t)
 		return;
 	free(t->ep);
 	free(t->ix);
+	free(t->pd);
 	free(t);
 }
 
@@ -97,35 +233,64 @@ unsigned session_table_count(const struct session_table *t)
 
 struct session *session_new(const union sockaddr_any *client, ev_tstamp now)
 {
-	struct session *s = calloc(1, sizeof *s);
+	struct chunk *c = partial ? partial : chunk_new();
+	struct session *s;
 
-	if (!s)
+	if (!c)
 		return NULL;
+	s = c->free;
+	SLOT_TAKEN(s, CHUNK_SLOT);
+	c->free = s->next_free;
+	c->used++;
+	if (!c->free)
+		chunk_unlist(c);
+	memset(s, 0, sizeof *s);
 	s->client = *client;
 	s->created = s->last_active = s->list_time = now;
 	s->io.fd = -1;
 	return s;
 }
 
+void session_free(struct session *s)
+{
+	struct chunk *c;
+
+	if (!s)
+		return;
+	c = (struct chunk *)((uintptr_t)s & ~(uintptr_t)(CHUNK_BYTES - 1));
+	s->next_free = c->free;
+	c->free = s;
+	SLOT_FREED(s, CHUNK_SLOT);
+	c->used--;
+	if (!c->listed)
+		chunk_list(c);
+	if (c->used == 0 && n_partial > 1) {
+		chunk_unlist(c);
+		free(c);
+	}
+}
+
 /* Grow a table when it holds more than one entry per bucket. Failing to grow is harmless. */
+static void ep_place(struct ep_slot *v, unsigned mask, const struct ep_slot *e)
+{
+	unsigned i = e->hash & mask;
+
+	while (v[i].s)
+		i = (i + 1) & mask;
+	v[i] = *e;
+}
+
+/* The endpoint table doubles when half full; failing to grow only lengthens probes. */
 static void grow_ep(struct session_table *t)
 {
 	unsigned n = (t->ep_mask + 1) * 2;
-	struct session **v = calloc(n, sizeof *v);
+	struct ep_slot *v = big_calloc(n, sizeof *v);
 
 	if (!v)
 		return;
-	for (unsigned i = 0; i <= t->ep_mask; i++) {
-		struct session *s = t->ep[i], *next;
-
-		for (; s; s = next) {
-			unsigned b = (unsigned)hash_endpoint(t, &s->client) & (n - 1);
-
-			next = s->ep_next;
-			s->ep_next = v[b];
-			v[b] = s;
-		}
-	}
+	for (unsigned i = 0; i <= t->ep_mask; i++)
+		if (t->ep[i].s)
+			ep_place(v, n - 1, &t->ep[i]);
 	free(t->ep);
 	t->ep = v;
 	t->ep_mask = n - 1;
@@ -134,7 +299,7 @@ static void grow_ep(struct session_table *t)
 static void grow_ix(struct session_table *t)
 {
 	unsigned n = (t->ix_mask + 1) * 2;
-	struct session_index **v = calloc(n, sizeof *v);
+	struct session_index **v = big_calloc(n, sizeof *v);
 
 	if (!v)
 		return;
@@ -152,6 +317,75 @@ static void grow_ix(struct session_table *t)
 	free(t->ix);
 	t->ix = v;
 	t->ix_mask = n - 1;
+}
+
+static void grow_pd(struct session_table *t)
+{
+	unsigned n = (t->pd_mask + 1) * 2;
+	struct session **v = big_calloc(n, sizeof *v);
+
+	if (!v)
+		return;
+	for (unsigned i = 0; i <= t->pd_mask; i++) {
+		struct session *s = t->pd[i], *next;
+
+		for (; s; s = next) {
+			unsigned b = (unsigned)hash_pending(t, s->pd_be, s->pd_idx) & (n - 1);
+
+			next = s->pd_next;
+			s->pd_next = v[b];
+			v[b] = s;
+		}
+	}
+	free(t->pd);
+	t->pd = v;
+	t->pd_mask = n - 1;
+}
+
+void session_unpend(struct session_table *t, struct session *s)
+{
+	struct session **pp;
+
+	if (!s->pended)
+		return;
+	pp = &t->pd[hash_pending(t, s->pd_be, s->pd_idx) & t->pd_mask];
+	for (; *pp; pp = &(*pp)->pd_next) {
+		if (*pp == s) {
+			*pp = s->pd_next;
+			t->pd_count--;
+			break;
+		}
+	}
+	s->pd_next = NULL;
+	s->pended = false;
+}
+
+void session_pend(struct session_table *t, struct session *s)
+{
+	unsigned b;
+
+	session_unpend(t, s);
+	if (t->pd_count >= t->pd_mask + 1)
+		grow_pd(t);
+	s->pd_be = s->be;
+	s->pd_idx = s->init_sender;
+	b = (unsigned)hash_pending(t, s->pd_be, s->pd_idx) & t->pd_mask;
+	s->pd_next = t->pd[b];
+	t->pd[b] = s;
+	t->pd_count++;
+	s->pended = true;
+}
+
+struct session *session_find_pending(const struct session_table *t, const struct backend *be,
+				     uint32_t idx)
+{
+	struct session *s = t->pd[hash_pending(t, be, idx) & t->pd_mask];
+
+	/* the newest of colliding initiators is first: it is the likeliest to be waiting */
+	for (; s; s = s->pd_next)
+		if (s->pd_be == be && s->pd_idx == idx)
+			return s;
+	return NULL;
 }
 
 static void exp_append(struct session_table *t, struct session *s)
@@ -180,13 +414,14 @@ static void exp_unlink(struct session_table *t, struct session *s)
 
 void session_insert(struct session_table *t, struct session *s)
 {
-	unsigned b;
+	struct ep_slot e;
 
-	if (t->count >= t->ep_mask + 1)
+	if (2 * (t->count + 1) > t->ep_mask + 1)
 		grow_ep(t);
-	b = (unsigned)hash_endpoint(t, &s->client) & t->ep_mask;
-	s->ep_next = t->ep[b];
-	t->ep[b] = s;
+	endpoint_key(&s->client, e.key);
+	e.hash = (uint32_t)hash_bytes(t, e.key, sizeof e.key);
+	e.s = s;
+	ep_place(t->ep, t->ep_mask, &e);
 	t->count++;
 	s->list_time = s->last_active;
 	exp_append(t, s);
@@ -225,29 +460,60 @@ void session_clear_indices(struct session_table *t, struct session *s)
 
 void session_remove(struct session_table *t, struct session *s)
 {
-	struct session **pp = &t->ep[hash_endpoint(t, &s->client) & t->ep_mask];
+	unsigned m = t->ep_mask, i = (unsigned)hash_endpoint(t, &s->client) & m;
 
-	for (; *pp; pp = &(*pp)->ep_next) {
-		if (*pp == s) {
-			*pp = s->ep_next;
-			t->count--;
-			break;
+	while (t->ep[i].s && t->ep[i].s != s)
+		i = (i + 1) & m;
+	if (t->ep[i].s) {
+		/* backward shift: pull later entries of the run into the hole if that is nearer home */
+		for (unsigned j = (i + 1) & m; t->ep[j].s; j = (j + 1) & m) {
+			unsigned home = t->ep[j].hash & m;
+
+			if (((j - home) & m) >= ((j - i) & m)) {
+				t->ep[i] = t->ep[j];
+				i = j;
+			}
 		}
+		t->ep[i].s = NULL;
+		t->count--;
 	}
-	s->ep_next = NULL;
 	session_clear_indices(t, s);
+	session_unpend(t, s);
 	exp_unlink(t, s);
+}
+
+uint64_t session_endpoint_hash(const struct session_table *t, const union sockaddr_any *client)
+{
+	return hash_endpoint(t, client);
+}
+
+void session_prefetch_bucket(const struct session_table *t, uint64_t h)
+{
+	unsigned i = (unsigned)h & t->ep_mask;
+
+	__builtin_prefetch(&t->ep[i]);
+	/* the second slot of a line: a probe often continues into the next line */
+	if (i & 1)
+		__builtin_prefetch(&t->ep[(i + 1) & t->ep_mask]);
+}
+
+struct session *session_find_hashed(const struct session_table *t,
+				    const union sockaddr_any *client, uint64_t h)
+{
+	unsigned m = t->ep_mask;
+	uint8_t k[EP_KEY_LEN];
+
+	endpoint_key(client, k);
+	for (unsigned i = (unsigned)h & m; t->ep[i].s; i = (i + 1) & m)
+		if (t->ep[i].hash == (uint32_t)h && memcmp(t->ep[i].key, k, EP_KEY_LEN) == 0)
+			return t->ep[i].s;
+	return NULL;
 }
 
 struct session *session_find_by_endpoint(const struct session_table *t,
 					 const union sockaddr_any *client)
 {
-	struct session *s = t->ep[hash_endpoint(t, client) & t->ep_mask];
-
-	for (; s; s = s->ep_next)
-		if (addr_equal(&s->client, client))
-			return s;
-	return NULL;
+	return session_find_hashed(t, client, hash_endpoint(t, client));
 }
 
 struct session *session_find_by_index(const struct session_table *t, uint32_t idx,

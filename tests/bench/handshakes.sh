@@ -12,12 +12,16 @@
 # gen ns so replies resolve) and any source port. udpsink answers each with
 # a 92-byte response for the initiation's sender index, so wglbd sees the
 # handshake complete. Two kinds of run, each on a fresh wglbd:
-#   new    every initiation from a new endpoint: each opens a session
-#          (an upstream socket); bounded by max_sessions, the descriptor
-#          limit and the ephemeral port range (see below)
+#   flood  like new, but the sink never answers: a handshake flood from
+#          peers the backends do not know, where steering is all the work
+#   new    every initiation from a new endpoint: each opens a session,
+#          steered to a backend and sent through its relay socket (no
+#          socket of its own until the tunnel carries data); bounded by
+#          max_sessions
 #   rekey  BENCH_ENDPOINTS endpoints open their sessions first (not
-#          measured), then initiations cycle over them: rekeys on
-#          existing sessions, no socket created
+#          measured: a handshake, then a keepalive, so each has its own
+#          socket like an established tunnel), then initiations cycle
+#          over them: rekeys, one send per session
 # Measured: initiations wglbd forwarded (its stats, SIGUSR1:
 # handshakes_forwarded; the [metrics] endpoint is read as a cross-check)
 # per second of the time it took (the sink's first-to-last initiation, at
@@ -30,20 +34,18 @@
 # not throttle; the session table counts as under load from 90 % full, so
 # a "new" run opens at most 85 % of max_sessions.
 #
-# Each session holds a socket: max_sessions is set to the smaller of
-# BENCH_MAX_SESSIONS, the hard descriptor limit (ulimit -Hn; wglbd raises
-# its soft limit to it) minus 100, and the lb ns's ephemeral port range
-# (widened to BENCH_PORT_RANGE there, since every upstream socket takes one
-# port of the single source address) minus 100.
+# max_sessions is BENCH_MAX_SESSIONS: sessions that only handshake hold
+# no descriptor and no local port.
 #
 # Env: BENCH_TIME       seconds per measured run (default 5)
 #      BENCH_RATES      offered initiations/s, "max" = as fast as hsgen can
 #                       (default "5000 20000 max")
-#      BENCH_KINDS      subset of "new rekey" (default both)
+#      BENCH_KINDS      subset of "flood new rekey" (default all three)
 #      BENCH_ADDRS      source addresses, 1..128 (default 64)
 #      BENCH_ENDPOINTS  endpoints (sessions) of the rekey runs (default 1024)
 #      BENCH_MAX_SESSIONS  upper bound of max_sessions (default 1000000)
-#      BENCH_PORT_RANGE ip_local_port_range in the lb ns (default "1024 65535")
+#      BENCH_PORT_RANGE ip_local_port_range in the lb ns (default "1024 65535"),
+#                       for the rekey runs' sockets
 #      WGLBD            wglbd binary (default: found like the e2e tests do)
 #
 # Output: a table, then one line of JSON starting with {"bench":"handshakes".
@@ -54,7 +56,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 BENCH_TIME=${BENCH_TIME:-5}
 BENCH_RATES=${BENCH_RATES:-5000 20000 max}
-BENCH_KINDS=${BENCH_KINDS:-new rekey}
+BENCH_KINDS=${BENCH_KINDS:-flood new rekey}
 BENCH_ADDRS=${BENCH_ADDRS:-64}
 BENCH_ENDPOINTS=${BENCH_ENDPOINTS:-1024}
 BENCH_MAX_SESSIONS=${BENCH_MAX_SESSIONS:-1000000}
@@ -81,10 +83,10 @@ ip netns exec "$E2E_NS_LB" sh -c "echo '$BENCH_PORT_RANGE' >/proc/sys/net/ipv4/i
 PORTS_LB=$(ip netns exec "$E2E_NS_LB" cat /proc/sys/net/ipv4/ip_local_port_range | tr -s "\t " "  ")
 NOFILE=$(ulimit -Hn)
 [ "$NOFILE" = unlimited ] && NOFILE=1048576
-MAX_SESSIONS=$(python3 -c "
-lo, hi = map(int, '$PORTS_LB'.split())
-print(max(100, min($BENCH_MAX_SESSIONS, $NOFILE - 100, hi - lo + 1 - 100)))")
+MAX_SESSIONS=$BENCH_MAX_SESSIONS
 NEW_CAP=$((MAX_SESSIONS * 85 / 100))
+[ "$BENCH_ENDPOINTS" -lt $((NOFILE - 100)) ] ||
+	e2e_fail "BENCH_ENDPOINTS ($BENCH_ENDPOINTS) needs a socket each: descriptor limit $NOFILE"
 e2e_log "==> handshakes: rates [$BENCH_RATES], kinds [$BENCH_KINDS], ${BENCH_TIME}s each, $BENCH_ADDRS source addresses"
 e2e_log "    descriptor limit $NOFILE, lb ephemeral ports $PORTS_LB: max_sessions $MAX_SESSIONS, a new-session run opens at most $NEW_CAP"
 
@@ -134,7 +136,7 @@ run() {
 	r=$rate
 	[ "$rate" = max ] && r=0
 	bench_wglbd_start "$E2E_DIR/wglb.conf"
-	if [ "$kind" = new ]; then
+	if [ "$kind" != rekey ]; then
 		count=$NEW_CAP
 		[ "$r" != 0 ] && count=$(python3 -c "print(min($NEW_CAP, int($r * $BENCH_TIME)))")
 		args=(-E 0 -c "$count")
@@ -145,6 +147,11 @@ run() {
 			-k "$E2E_SRV_PUB" -S "$SRC0" -N "$BENCH_ADDRS" -P 1024 -E "$BENCH_ENDPOINTS" \
 			-c "$BENCH_ENDPOINTS" -r 20000 -t 30 >/dev/null
 		settle handshakes_completed >/dev/null
+		# the tunnels' first data: each session gets its own socket
+		ip netns exec "${E2E_NS[gen]}" timeout 60 "$BENCH_BIN/hsgen" -d "$E2E_VIP4:$E2E_PORT" \
+			-k "$E2E_SRV_PUB" -S "$SRC0" -N "$BENCH_ADDRS" -P 1024 -E "$BENCH_ENDPOINTS" \
+			-c "$BENCH_ENDPOINTS" -r 20000 -t 30 -K >/dev/null
+		settle tx_packets >/dev/null
 		bench_sink_finish 0 >/dev/null
 		count=10000000
 		[ "$r" != 0 ] && count=$(python3 -c "print(int($r * $BENCH_TIME))")
@@ -152,7 +159,10 @@ run() {
 	fi
 	# a fresh sink: its first-to-last initiation time is the span wglbd
 	# took to forward this run's initiations (its queue drained included)
-	bench_sink_start sink "0.0.0.0:$BENCH_SINK_PORT" $((BENCH_TIME * 3 + 60)) -R
+	local answer=-R
+	[ "$kind" = flood ] && answer=
+	# shellcheck disable=SC2086 # no answers: no argument
+	bench_sink_start sink "0.0.0.0:$BENCH_SINK_PORT" $((BENCH_TIME * 3 + 60)) $answer
 	st0=$(settle handshakes_completed)
 	m0=$(metric wglb_backend_handshakes_forwarded_total)
 	lb0=$(bench_snmp "$E2E_NS_LB" RcvbufErrors)
@@ -188,7 +198,7 @@ run() {
 
 for rate in $BENCH_RATES; do
 	for kind in $BENCH_KINDS; do
-		case $kind in new | rekey) ;; *) e2e_log "unknown kind $kind"; continue ;; esac
+		case $kind in flood | new | rekey) ;; *) e2e_log "unknown kind $kind"; continue ;; esac
 		e2e_log "==> $kind sessions, offered $rate initiations/s"
 		run "$kind" "$rate"
 	done
@@ -229,7 +239,7 @@ for r in rows:
         r["lb_rcvbuf_errors"], r["drops"] or "-"))
 print("forwarded, completed (answered initiations) and sessions are totals of each run; "
       "a new-session run stops at %d initiations" % int(int(max_sessions) * 85 / 100))
-print("max_sessions %s (descriptor limit %s, lb ephemeral ports %s)%s" % (
+print("max_sessions %s; rekey sessions hold a socket each (descriptor limit %s, lb ephemeral ports %s)%s" % (
     max_sessions, nofile, ports, ("; wglbd: " + notes) if notes else ""))
 mism = [r for r in rows if "metrics_forwarded" in r and r["metrics_forwarded"] != r["forwarded"]]
 if mism:

@@ -14,11 +14,13 @@
  * with -E E it uses endpoint (OFFSET+i) mod E, so after the first E the
  * rest are rekeys on existing sessions. Rate pacing as in udpgen (1 ms
  * ticks, sendmmsg batches); rate 0 is as fast as possible. Bounded by
- * -t SECONDS and -c COUNT.
+ * -t SECONDS and -c COUNT. With -K it sends 32-byte keepalives (type 4,
+ * a random receiver index) instead, over the same endpoints: a tunnel's
+ * first data, which gives its session in wglbd a socket of its own.
  *
  * usage: hsgen -d ADDR:PORT -k PUBKEY_BASE64 -S SRC_ADDR [-N NADDR]
  *              [-P PORT0] [-E ENDPOINTS] [-o OFFSET] [-r PPS] [-t SECONDS]
- *              [-c COUNT] [-b BATCH]
+ *              [-c COUNT] [-b BATCH] [-K]
  * Output, one line: sent=N failed=N elapsed=S offered_pps=X endpoints=N
  */
 #define _GNU_SOURCE
@@ -40,6 +42,7 @@
 #include "benchutil.h"
 
 #define INIT_LEN 148
+#define KEEPALIVE_LEN 32
 #define MAC1_OFF 116
 #define PKT_LEN (sizeof(struct iphdr) + sizeof(struct udphdr) + INIT_LEN)
 #define MAX_BATCH 256
@@ -97,7 +100,7 @@ static void usage(void)
 {
 	fprintf(stderr, "usage: hsgen -d ADDR:PORT -k PUBKEY -S SRC_ADDR [-N NADDR] [-P PORT0] "
 			"[-E ENDPOINTS] [-o OFFSET]\n"
-			"             [-r PPS] [-t SECONDS] [-c COUNT] [-b BATCH]\n");
+			"             [-r PPS] [-t SECONDS] [-c COUNT] [-b BATCH] [-K]\n");
 	exit(2);
 }
 
@@ -109,13 +112,14 @@ int main(int argc, char **argv)
 	unsigned naddr = 1, port0 = 10000, opt;
 	unsigned long long endpoints = 0, offset = 0, count = 0, sent = 0, failed = 0, max_ep;
 	double rate = 0, duration = 5, t0, elapsed;
-	int batch = 32, fd, have_dst = 0, have_key = 0;
+	int batch = 32, fd, have_dst = 0, have_key = 0, keepalive = 0;
+	size_t msg_len;
 	static uint8_t pkt[MAX_BATCH][PKT_LEN];
 	struct mmsghdr mm[MAX_BATCH];
 	struct iovec iov[MAX_BATCH];
 	struct timespec next;
 
-	while ((int)(opt = (unsigned)getopt(argc, argv, "d:k:S:N:P:E:o:r:t:c:b:")) != -1) {
+	while ((int)(opt = (unsigned)getopt(argc, argv, "d:k:S:N:P:E:o:r:t:c:b:K")) != -1) {
 		switch (opt) {
 		case 'd': {
 			char host[64];
@@ -150,6 +154,7 @@ int main(int argc, char **argv)
 		case 't': duration = atof(optarg); break;
 		case 'c': count = strtoull(optarg, NULL, 10); break;
 		case 'b': batch = atoi(optarg); break;
+		case 'K': keepalive = 1; break;
 		default: usage();
 		}
 	}
@@ -175,6 +180,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	msg_len = keepalive ? KEEPALIVE_LEN : INIT_LEN;
 	fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_RAW);
 	if (fd < 0) {
 		perror("hsgen: raw socket (needs CAP_NET_RAW)");
@@ -194,13 +200,13 @@ int main(int argc, char **argv)
 		ip->ihl = 5;
 		ip->ttl = 64;
 		ip->protocol = IPPROTO_UDP;
-		ip->tot_len = htons((uint16_t)PKT_LEN);   /* the kernel fills it in too */
+		ip->tot_len = htons((uint16_t)(sizeof *ip + sizeof *udp + msg_len)); /* the kernel fills it in too */
 		ip->daddr = dst.sin_addr.s_addr;
 		udp->dest = dst.sin_port;
-		udp->len = htons((uint16_t)(sizeof *udp + INIT_LEN));
+		udp->len = htons((uint16_t)(sizeof *udp + msg_len));
 		udp->check = 0;                           /* IPv4: no checksum */
 		iov[i].iov_base = pkt[i];
-		iov[i].iov_len = PKT_LEN;
+		iov[i].iov_len = sizeof *ip + sizeof *udp + msg_len;
 		memset(&mm[i], 0, sizeof mm[i]);
 		mm[i].msg_hdr.msg_iov = &iov[i];
 		mm[i].msg_hdr.msg_iovlen = 1;
@@ -249,10 +255,14 @@ int main(int argc, char **argv)
 
 					memcpy(m + k, &x, MAC1_OFF - k < 8 ? (size_t)(MAC1_OFF - k) : 8);
 				}
-				m[0] = 1;
 				m[1] = m[2] = m[3] = 0;
 				sender = (uint32_t)rng();
 				memcpy(m + 4, &sender, 4);
+				if (keepalive) {
+					m[0] = 4;       /* receiver index, counter, tag: noise */
+					continue;
+				}
+				m[0] = 1;
 				blake2s(m + MAC1_OFF, m, key, 16, MAC1_OFF, 32);
 				memset(m + MAC1_OFF + 16, 0, 16);
 			}

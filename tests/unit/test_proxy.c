@@ -163,20 +163,45 @@ Test(proxy, coalesced_batches_both_ways)
 	socklen_t l = sizeof upstream;
 	ssize_t r;
 
+	struct sockaddr_in relay;
+	uint8_t resp[92] = { 2 };
+
 	/* a handshake opens the session (no public_key: no mac1 check) */
 	randombytes_buf(init + 4, sizeof init - 4);
 	cr_assert_eq(send(client, init, sizeof init, 0), (ssize_t)sizeof init);
 	spin();
-	r = recvfrom(sink, got, sizeof got, 0, (struct sockaddr *)&upstream, &l);
+	l = sizeof relay;
+	r = recvfrom(sink, got, sizeof got, 0, (struct sockaddr *)&relay, &l);
 	cr_assert_eq(r, 148, "the initiation reaches the backend");
 	cr_assert_eq(proxy_session_count(px), 1);
+
+	/* the response to the relay finds the session by the initiator's index */
+	randombytes_buf(resp + 4, 4);
+	memcpy(resp + 8, init + 4, 4);
+	randombytes_buf(resp + 12, sizeof resp - 12);
+	cr_assert_eq(sendto(sink, resp, sizeof resp, 0, (struct sockaddr *)&relay, sizeof relay),
+		     (ssize_t)sizeof resp);
+	spin();
+	cr_assert_eq(recv(client, got, sizeof got, 0), (ssize_t)sizeof resp,
+		     "the response reaches the client");
+	cr_assert_eq(memcmp(got, resp, sizeof resp), 0);
+	cr_assert_eq(bs.v[0]->c.handshakes_completed, 1);
+
+	/* one for an index nobody waits for is dropped */
+	resp[8] ^= 0xff;
+	cr_assert_eq(sendto(sink, resp, sizeof resp, 0, (struct sockaddr *)&relay, sizeof relay),
+		     (ssize_t)sizeof resp);
+	spin();
+	cr_assert_eq(st->drops[DROP_STRAY], 1);
 
 	/* 40 data messages in one GSO send: wglbd gets them as one GRO buffer */
 	for (unsigned i = 0; i < 40; i++)
 		data_msg(buf + i * 100, 100, 7, i);
 	send_gso(client, NULL, buf, 100, 40);
 	spin();
-	recv_segments(sink, 100, 40, 0, &(struct sockaddr_in){ 0 });
+	/* data gives the session its own socket: the backend moves its endpoint there */
+	recv_segments(sink, 100, 40, 0, &upstream);
+	cr_assert_neq(upstream.sin_port, relay.sin_port, "the session has its own socket");
 	cr_assert_eq(st->rx_packets, 41, "every datagram of the batch counted");
 
 	/* and back: 25 messages from the backend in one GSO send */
@@ -185,7 +210,7 @@ Test(proxy, coalesced_batches_both_ways)
 	send_gso(sink, &upstream, buf, 60, 25);
 	spin();
 	recv_segments(client, 60, 25, 100, &(struct sockaddr_in){ 0 });
-	cr_assert_eq(st->tx_packets, 25);
+	cr_assert_eq(st->tx_packets, 26, "the response and the 25");
 	cr_assert_geq(st->gro_buffers, 1, "the kernel coalesced at least one batch");
 	cr_assert_eq(st->drops[DROP_SEND], 0);
 }

@@ -23,7 +23,7 @@ static void setup(void)
 static void free_cb(struct session *s, void *arg)
 {
 	session_remove(arg, s);
-	free(s);
+	session_free(s);
 }
 
 static void teardown(void)
@@ -98,7 +98,7 @@ Test(session, many_sessions_grow_and_remove)
 		union sockaddr_any a = v[i]->client;
 
 		session_remove(t, v[i]);
-		free(v[i]);
+		session_free(v[i]);
 		cr_assert_null(session_find_by_endpoint(t, &a));
 	}
 	cr_assert_eq(session_table_count(t), N / 2);
@@ -186,7 +186,7 @@ Test(session, clear_indices_and_remove_unlink_them)
 	session_add_index(t, s, 3, 0);
 	session_remove(t, s);
 	cr_assert_null(session_find_by_index(t, 3, 1, &amb));
-	free(s);
+	session_free(s);
 }
 
 struct expired {
@@ -203,7 +203,7 @@ static void on_expire(struct session *s, void *arg)
 	e->who[e->n] = s;
 	e->at[e->n++] = e->now;
 	session_remove(t, s);
-	free(s);
+	session_free(s);
 }
 
 Test(session, idle_sessions_expire_active_ones_stay)
@@ -253,4 +253,78 @@ Test(session, idle_sessions_expire_active_ones_stay)
 			early += e.at[k] < 300 + timeout;
 		cr_assert_eq(early, N / 2, "only the idle half expires at the first deadline");
 	}
+}
+
+/*
+ * Endpoint table under churn: random inserts and removals against a
+ * reference, so that the backward shift of deletion never loses or
+ * misplaces an entry of a probe run, across growths.
+ */
+Test(session, endpoint_table_churn_matches_reference)
+{
+	enum { N = 6000, STEPS = 60000 };
+	static struct session *live[N];
+	union sockaddr_any a = { 0 };
+	unsigned n = 0;
+
+	a.in.sin_family = AF_INET;
+	for (unsigned step = 0; step < STEPS; step++) {
+		unsigned x = randombytes_uniform(N);
+
+		a.in.sin_addr.s_addr = htonl(0x0a000000u + x / 100);
+		a.in.sin_port = htons((uint16_t)(1000 + x % 100));
+		if (live[x]) {
+			cr_assert_eq(session_find_by_endpoint(t, &a), live[x]);
+			session_remove(t, live[x]);
+			session_free(live[x]);
+			live[x] = NULL;
+			n--;
+			cr_assert_null(session_find_by_endpoint(t, &a));
+		} else {
+			cr_assert_null(session_find_by_endpoint(t, &a));
+			live[x] = session_new(&a, 0);
+			cr_assert_not_null(live[x]);
+			session_insert(t, live[x]);
+			n++;
+		}
+		cr_assert_eq(session_table_count(t), n);
+	}
+	for (unsigned x = 0; x < N; x++) {
+		a.in.sin_addr.s_addr = htonl(0x0a000000u + x / 100);
+		a.in.sin_port = htons((uint16_t)(1000 + x % 100));
+		cr_assert_eq(session_find_by_endpoint(t, &a), live[x], "endpoint %u", x);
+		if (live[x]) {
+			/* the batch steps find the same session */
+			uint64_t h = session_endpoint_hash(t, &a);
+
+			session_prefetch_bucket(t, h);
+			cr_assert_eq(session_find_hashed(t, &a, h), live[x]);
+		}
+	}
+}
+
+/* Relayed handshakes are found by (backend, initiator index), and only while pending. */
+Test(session, pending_by_backend_and_initiator_index)
+{
+	struct session *s1 = add("192.0.2.1:1000", &be_a, 0);
+	struct session *s2 = add("192.0.2.2:1000", &be_b, 0);
+
+	s1->init_sender = 0x11111111;
+	session_pend(t, s1);
+	s2->init_sender = 0x11111111;   /* the same index at another backend */
+	session_pend(t, s2);
+	cr_assert_eq(session_find_pending(t, &be_a, 0x11111111), s1);
+	cr_assert_eq(session_find_pending(t, &be_b, 0x11111111), s2);
+	cr_assert_null(session_find_pending(t, &be_a, 0x22222222));
+	/* a retried initiation carries a new index: the old one is forgotten */
+	s1->init_sender = 0x22222222;
+	session_pend(t, s1);
+	cr_assert_null(session_find_pending(t, &be_a, 0x11111111));
+	cr_assert_eq(session_find_pending(t, &be_a, 0x22222222), s1);
+	session_unpend(t, s1);
+	cr_assert_null(session_find_pending(t, &be_a, 0x22222222));
+	/* removal from the tables unpends too */
+	session_remove(t, s2);
+	cr_assert_null(session_find_pending(t, &be_b, 0x11111111));
+	session_free(s2);
 }
