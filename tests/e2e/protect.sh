@@ -22,7 +22,8 @@
 #   4. max_sessions = 50 holds against 150 synthetic clients (distinct
 #      source ports, each answering cookies): sessions never exceed 50, the
 #      rest are dropped as session_limit, a real client keeps working.
-# It also prints wglbd's RSS and open fds idle and under the floods.
+# It also prints wglbd's RSS and open fds idle and under the floods, and
+# checks that handshake-only sessions hold no descriptor.
 #
 # Exit 0 pass, 1 fail, 77 skip (not root, or a tool/library missing).
 # Env: WGLBD, WGLBCTL, CC, E2E_VERBOSE=1, E2E_KEEP=1 (keep the work dir).
@@ -319,7 +320,18 @@ e2e_log "  sessions $(st_get "$j0" sessions) -> $(st_get "$j1" sessions)"
 n=$(e2e_ping_replies c1 "$t_up" "$(e2e_now)")
 [ "$n" -ge 5 ] || e2e_fail "c1 got only $n echo replies during the flood"
 e2e_ping c3 3 2 || e2e_fail "c3 cannot ping after the flood"
-e2e_pass "c3 in after $ping_secs s via cookie ($cookies_to_c3 cookie replies to it); c1 kept pinging ($n replies)"
+# the flood's sessions only handshake: they share the backends' relay
+# sockets, so wglbd's descriptors do not grow with them (at most a relay
+# for a backend no client had used yet, c3's own socket, and the control
+# and metrics connections of this script)
+fd_idle=${FIG_IDLE##*fds=}
+fd_flood=${FIG_FLOOD2##*fds=}
+s_flood=$(st_get "$j1" sessions)
+e2e_log "  descriptors: $fd_idle idle, $fd_flood with $s_flood sessions under the flood"
+[ "$s_flood" -ge 50 ] || e2e_fail "the flood opened only $s_flood sessions: nothing to compare descriptors with"
+[ "$fd_flood" -le $((fd_idle + 8)) ] ||
+	e2e_fail "descriptors grew from $fd_idle to $fd_flood with a handshake-only flood"
+e2e_pass "c3 in after $ping_secs s via cookie ($cookies_to_c3 cookie replies to it); c1 kept pinging ($n replies); $s_flood sessions, $fd_flood descriptors"
 FIG_AFTER=$(proc_figures "$E2E_WGLBD_PID")
 
 # ---- 3. replays from another address -----------------------------------------
