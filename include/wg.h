@@ -42,7 +42,7 @@ enum drop_reason {
 	DROP_SOURCE_LIMIT,   /* the source holds too many sessions, or the source table is full */
 	DROP_SESSION_RATE,   /* new sessions per second, all sources, exceeded */
 	DROP_LEARN_RATE,     /* copying a datagram of an unknown tunnel to every backend: over the rate */
-	DROP_STRAY,          /* from an address that is not the session's backend */
+	DROP_STRAY,          /* not from the session's backend, or for no pending handshake */
 	DROP__COUNT,
 };
 

@@ -168,15 +168,18 @@ def sec_handshakes(j):
         rows.append([r["kind"], r["rate"], fmt(r["offered_per_s"], "%d"), fmt(r["forwarded_per_s"], "%d"),
                      fmt(r["elapsed_s"], "%.2f"), fmt(r["forwarded"], "%d"), fmt(r["completed"], "%d"),
                      fmt(r["sessions_created"], "%d"), fmt(r["cpu_pct"], "%.0f"),
-                     fmt(r.get("cpu_us_per_handshake"), "%.1f"), fmt(r["lb_rcvbuf_errors"], "%d"),
+                     fmt(r.get("cpu_us_per_handshake"), "%.1f"),
+                     fmt(1e6 / r["cpu_us_per_handshake"] if r.get("cpu_us_per_handshake") else None, "%.0f"),
+                     fmt(r["lb_rcvbuf_errors"], "%d"),
                      r["drops"] or "-"])
     t = md_table(["kind", "offered/s", "sent/s", "forwarded/s", "run s", "forwarded", "completed",
-                  "sessions created", "wglbd CPU %", "CPU µs/initiation", "dropped at wglbd's socket",
-                  "wglbd drops"], rows)
+                  "sessions created", "wglbd CPU %", "CPU µs/initiation", "per core/s",
+                  "dropped at wglbd's socket", "wglbd drops"], rows)
     t += ("\n\nforwarded, completed (initiations the sink answered and wglbd matched to the pending "
           "one) and sessions created are totals of each run; a new-session run stops at 85 % of "
           "max_sessions, so it can be shorter than the others.")
-    t += ("\n\nmax_sessions %s (hard descriptor limit %s, ephemeral ports of the lb namespace %s); rekey runs "
+    t += ("\n\nmax_sessions %s (sessions that only handshake hold no descriptor; the rekey runs' sessions "
+          "do: hard descriptor limit %s, ephemeral ports of the lb namespace %s); rekey runs "
           "cycle over %s sessions; %s source addresses." % (
               j.get("max_sessions"), j.get("nofile"), str(j.get("lb_port_range", "")).replace("\t", "-"),
               j.get("rekey_endpoints"), j.get("addrs")))
@@ -235,19 +238,22 @@ SECTIONS = {
                 "percentile minus the direct one. At this light load most of the added time is two "
                 "wake-ups of an idle process (the proxy's event loop), not its packet work."),
     "handshakes": ("Handshake initiations (handshakes.sh)", sec_handshakes,
-                   "wglbd WITH public_key (mac1 of every initiation verified), limits relaxed, a sink "
-                   "that answers each initiation with a response. hsgen builds 148-byte initiations with "
-                   "a valid mac1 and random bodies and sends them through a raw socket from many source "
-                   "addresses and ports. **new**: every initiation from a new endpoint, so each opens a "
-                   "session (an upstream socket); **rekey**: initiations cycling over already open "
-                   "sessions. forwarded/s is over the time wglbd took (at least the generator's run; "
-                   "longer when it was still draining its queue); CPU µs/initiation is wglbd's CPU time "
-                   "per forwarded initiation, responses included. Every session holds a connected UDP "
-                   "socket, which takes one ephemeral port of its source address: with the default "
-                   "`ip_local_port_range` (32768-60999) and no `source =` addresses wglbd holds at most "
-                   "about 28,000 sessions whatever `max_sessions` says (the rest are dropped with reason "
-                   "`socket`); handshakes.sh widens the range inside its own namespace and keeps the "
-                   "session count under the descriptor limit."),
+                   "wglbd WITH public_key (mac1 of every initiation verified), limits relaxed. hsgen "
+                   "builds 148-byte initiations with a valid mac1 and random bodies and sends them "
+                   "through a raw socket from many source addresses and ports. **flood**: every "
+                   "initiation from a new endpoint and nobody answers (peers the backends do not know): "
+                   "each opens a session, steered and sent through its backend's relay socket in GSO "
+                   "batches; **new**: the same, and the sink answers each with a response, which wglbd "
+                   "matches to its session by index and forwards to the client; **rekey**: established "
+                   "sessions (a handshake and a keepalive each, so each has its own socket) rekeying in "
+                   "turn, one send per session. forwarded/s is over the time wglbd took (at least the "
+                   "generator's run; longer when it was still draining its queue); CPU µs/initiation "
+                   "is wglbd's CPU time (user + system) per forwarded initiation, responses included, "
+                   "and per core = 1 s / that. The generator, the sink and wglbd share the machine's "
+                   "CPUs, so at \"max\" the forwarded rate is bounded by what the generator can offer; "
+                   "the CPU cost per initiation is the comparable figure. A fresh wglbd also pays the "
+                   "first touch of the memory its growing session table takes (the kernel zeroing "
+                   "pages), which a process that held as many sessions before does not."),
     "callgrind": ("Instructions per packet (callgrind.sh)", sec_callgrind,
                   "wglbd under `valgrind --tool=callgrind --toggle-collect=ev_run` (only its event loop "
                   "counts, not start-up) forwarding a fixed raw load at a modest rate. Ir are user-space "
@@ -299,8 +305,20 @@ def summary(runs):
             if x["forwarded_per_s"] > best.get(x["kind"], {"forwarded_per_s": -1})["forwarded_per_s"]:
                 best[x["kind"]] = x
         out.append("- Handshakes with mac1 checked, highest forwarded rate seen: " + "; ".join(
-            "%s sessions %d/s (%s µs CPU each)" % (k, v["forwarded_per_s"], fmt(v.get("cpu_us_per_handshake"), "%.1f"))
+            "%s %d/s (%s µs CPU each: %s/s per core)" % (
+                k, v["forwarded_per_s"], fmt(v.get("cpu_us_per_handshake"), "%.2f"),
+                fmt(1e6 / v["cpu_us_per_handshake"] if v.get("cpu_us_per_handshake") else None, "%.0f"))
             for k, v in best.items()) + ".")
+    ss = by.get("session-scale")
+    if ss:
+        out.append("- Session table: endpoint lookup in receive batches %s ns at %s sessions vs %s ns at "
+                   "1,000 (%sx); one at a time %s vs %s ns; %s bytes per session in userspace, about %s "
+                   "in the kernel for a session's socket." % (
+                       fmt(ss.get("lookup_batch_ns"), "%.0f"), ss.get("sessions"),
+                       fmt(ss.get("lookup_batch_ns_1k"), "%.0f"),
+                       fmt(ratio(ss.get("lookup_batch_ns"), ss.get("lookup_batch_ns_1k")), "%.2f"),
+                       fmt(ss.get("lookup_endpoint_ns"), "%.0f"), fmt(ss.get("lookup_endpoint_ns_1k"), "%.0f"),
+                       ss.get("bytes_per_session"), ss.get("kernel_bytes_per_socket")))
     c = by.get("callgrind")
     if c:
         out.append("- callgrind: %s instructions per forwarded packet in wglbd's event loop "
