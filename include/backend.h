@@ -77,7 +77,8 @@ struct backend {
 	ev_tstamp last_tx, last_rx;          /* latest non-keepalive datagram to it, any from it */
 	struct backend_counters c;
 	struct probe *probe;                 /* owned by health */
-	struct relay *relay;                 /* owned by proxy: its shared handshake socket */
+	struct relay *relay[CONF_MAX_SOURCES];   /* owned by proxy: shared handshake sockets,
+						    one per source address */
 };
 
 struct backend_set {

@@ -20,6 +20,7 @@ struct proxy_stats {
 	uint64_t learn_failed;               /* learning sessions that expired unanswered */
 	uint64_t learn_copies;               /* datagrams copied to backends while learning */
 	uint64_t backend_cookies;            /* backends' cookie replies handled by wglbd */
+	uint64_t sessions_handshaking;       /* gauge: sessions with no socket of their own yet */
 	bool under_load;
 	uint64_t gro_buffers;                /* received buffers holding several datagrams */
 	uint64_t drops[DROP__COUNT];

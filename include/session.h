@@ -25,6 +25,13 @@ struct source;
 #define SESSION_INDEX_LIFETIME 200.0
 /* idle sessions are looked at this many times per session_timeout */
 #define SESSION_EXPIRY_STEPS 16
+/*
+ * A session whose only initiation went unanswered, with no socket of its
+ * own, is freed once its client has been silent this long (three of
+ * WireGuard's 5 s retries): a client that is still trying keeps it, a
+ * flood of one-off initiations does not fill the table for long.
+ */
+#define SESSION_HANDSHAKE_TIMEOUT 15.0
 
 struct session_index {
 	uint32_t idx;
@@ -68,6 +75,7 @@ struct session {
 	const struct backend *pd_be;    /* key it is pending under, if pended */
 	uint32_t pd_idx;
 	bool pended;
+	uint8_t relay_k;                /* which of its backend's relays (source address) */
 
 	uint64_t tx_packets, tx_bytes;  /* client -> backend */
 	uint64_t rx_packets, rx_bytes;  /* backend -> client */
@@ -83,7 +91,8 @@ unsigned session_table_count(const struct session_table *t);
 struct session *session_new(const union sockaddr_any *client, ev_tstamp now);
 /* Give back a session that is in no table. */
 void session_free(struct session *s);
-void session_insert(struct session_table *t, struct session *s);
+/* 0, or -ENOMEM when the table could not grow and is full enough. */
+int session_insert(struct session_table *t, struct session *s);
 /* Unlink from every table; the caller frees. */
 void session_remove(struct session_table *t, struct session *s);
 
@@ -134,7 +143,8 @@ static inline void session_touch(struct session *s, ev_tstamp now)
 }
 
 /*
- * Call expire(s, arg) for every session idle for timeout seconds or more;
+ * Call expire(s, arg) for every session idle for timeout seconds or more
+ * (SESSION_HANDSHAKE_TIMEOUT for an unanswered handshake without socket);
  * expire must remove the session and free it. Cost is amortised O(1) per
  * session per timeout period; a session goes at most timeout/16 late.
  * Call it at least every timeout/16 seconds.

@@ -72,6 +72,9 @@ struct relay {
 	struct proxy *px;
 	struct backend *be;
 	union sockaddr_any to;          /* the backend address it is connected to */
+	union sockaddr_any from;        /* the source address it is bound to, if has_from */
+	bool has_from;
+	unsigned k;                     /* its slot in be->relay[] */
 	ev_tstamp cookie_time;          /* last cookie reply the backend sent it, 0 if none */
 	uint8_t cookie[WG_MAC_LEN];     /* the backend's cookie for the relay's address */
 };
@@ -238,20 +241,40 @@ ev_tstamp proxy_now(const struct proxy *px)
  * a backend's per-source-IP rate limit under load is shared by fewer
  * clients. NULL: let the kernel choose.
  */
-static const union sockaddr_any *pick_source(struct proxy *px, const struct backend *be)
+static unsigned source_count(const struct proxy *px, const struct backend *be)
 {
 	const union sockaddr_any *v = be->n_source ? be->source : px->conf->source;
-	unsigned n = be->n_source ? be->n_source : px->conf->n_source, match = 0, k;
+	unsigned n = be->n_source ? be->n_source : px->conf->n_source, match = 0;
 
 	for (unsigned i = 0; i < n; i++)
 		match += v[i].sa.sa_family == be->addr.sa.sa_family;
-	if (!match)
-		return NULL;
-	k = px->source_rr++ % match;
+	return match;
+}
+
+/* Source address number k (of source_count) towards be. */
+static const union sockaddr_any *source_nth(const struct proxy *px, const struct backend *be,
+					    unsigned k)
+{
+	const union sockaddr_any *v = be->n_source ? be->source : px->conf->source;
+	unsigned n = be->n_source ? be->n_source : px->conf->n_source;
+
 	for (unsigned i = 0; i < n; i++)
 		if (v[i].sa.sa_family == be->addr.sa.sa_family && k-- == 0)
 			return &v[i];
 	return NULL;
+}
+
+/* The next source address number towards be, in turn (0 when there are none). */
+static unsigned pick_source_nth(struct proxy *px, const struct backend *be)
+{
+	unsigned match = source_count(px, be);
+
+	return match ? px->source_rr++ % match : 0;
+}
+
+static const union sockaddr_any *pick_source(struct proxy *px, const struct backend *be)
+{
+	return source_nth(px, be, pick_source_nth(px, be));
 }
 
 /* The session's upstream socket joins the loop. */
@@ -263,11 +286,10 @@ static void session_attach(struct proxy *px, struct session *s, int fd)
 	ev_io_start(px->loop, &s->io);
 }
 
-/* A socket connected to be, from one of its source addresses: fd or -errno. */
-static int upstream_socket(struct proxy *px, struct backend *be)
+/* A socket connected to be, from src (NULL: the kernel chooses): fd or -errno. */
+static int upstream_socket(struct backend *be, const union sockaddr_any *src)
 {
 	int fd = socket(be->addr.sa.sa_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	const union sockaddr_any *src = pick_source(px, be);
 
 	if (fd < 0)
 		return -errno;
@@ -283,7 +305,7 @@ static int upstream_socket(struct proxy *px, struct backend *be)
 
 static int upstream_open(struct proxy *px, struct session *s, struct backend *be)
 {
-	int fd = upstream_socket(px, be);
+	int fd = upstream_socket(be, pick_source(px, be));
 
 	if (fd < 0)
 		return fd;
@@ -293,32 +315,41 @@ static int upstream_open(struct proxy *px, struct session *s, struct backend *be
 	return 0;
 }
 
-static void relay_close(struct proxy *px, struct backend *be)
+static void relay_close(struct proxy *px, struct backend *be, unsigned k)
 {
-	struct relay *r = be->relay;
+	struct relay *r = be->relay[k];
 
 	if (!r)
 		return;
 	ev_io_stop(px->loop, &r->io);
 	close(r->io.fd);
 	free(r);
-	be->relay = NULL;
+	be->relay[k] = NULL;
 }
 
 /*
- * be's relay, opened on first use and again after its address changed
- * (handshakes pending at the old address are answered there: lost, and
- * retried by their clients). NULL with errno set on failure.
+ * be's relay from its source address number k (one relay per source
+ * address, so that a backend's per-address rate limit under load is
+ * shared as the sessions' sockets share it), opened on first use and
+ * again after the backend's or that source's address changed (handshakes
+ * pending at the old one are lost, and retried by their clients). NULL
+ * with errno set on failure.
  */
-static struct relay *relay_get(struct proxy *px, struct backend *be)
+static struct relay *relay_get(struct proxy *px, struct backend *be, unsigned k)
 {
-	struct relay *r = be->relay;
+	unsigned n = source_count(px, be);
+	const union sockaddr_any *src;
+	struct relay *r;
 	int fd, size = FRONT_SOCKBUF;
 
-	if (r && addr_equal(&r->to, &be->addr))
+	k = n ? k % n : 0;
+	src = source_nth(px, be, k);
+	r = be->relay[k];
+	if (r && addr_equal(&r->to, &be->addr) &&
+	    (src ? r->has_from && addr_equal(&r->from, src) : !r->has_from))
 		return r;
-	relay_close(px, be);
-	fd = upstream_socket(px, be);
+	relay_close(px, be, k);
+	fd = upstream_socket(be, src);
 	if (fd < 0) {
 		errno = -fd;
 		return NULL;
@@ -337,16 +368,30 @@ static struct relay *relay_get(struct proxy *px, struct backend *be)
 	gro_enable(fd);
 	r->px = px;
 	r->be = be;
+	r->k = k;
 	r->to = be->addr;
+	if (src) {
+		r->from = *src;
+		r->has_from = true;
+	}
 	ev_io_init(&r->io, relay_cb, fd, EV_READ);
 	ev_io_start(px->loop, &r->io);
-	be->relay = r;
+	be->relay[k] = r;
 	return r;
+}
+
+/* The relay a relayed session's handshake goes through, if open. */
+static struct relay *session_relay(const struct proxy *px, const struct session *s)
+{
+	unsigned n = source_count(px, s->be);
+
+	return s->be->relay[n ? s->relay_k % n : 0];
 }
 
 void proxy_backend_removed(struct proxy *px, struct backend *be)
 {
-	relay_close(px, be);
+	for (unsigned k = 0; k < CONF_MAX_SOURCES; k++)
+		relay_close(px, be, k);
 }
 
 static void upstream_close(struct proxy *px, struct session *s)
@@ -368,6 +413,8 @@ static void session_destroy(struct proxy *px, struct session *s)
 		px->last = NULL;
 	if (s->src)
 		source_session_del(s->src);
+	if (s->io.fd < 0)
+		px->stats.sessions_handshaking--;
 	upstream_close(px, s);
 	session_remove(px->st, s);
 	session_free(s);
@@ -584,25 +631,32 @@ static void flush_relayed(struct proxy *px)
 		struct session *first = px->fwd[i].s;
 		struct backend *be;
 		struct relay *r;
-		unsigned n = 0, sent = 0;
+		unsigned n = 0, sent = 0, rk;
 
 		if (!first || first->io.fd >= 0)
 			continue;
 		be = first->be;
+		rk = first->relay_k;
 		for (unsigned j = i; j < px->n_fwd; j++) {
 			struct session *s = px->fwd[j].s;
 
-			if (s && s->io.fd < 0 && s->be == be) {
+			if (s && s->io.fd < 0 && s->be == be && s->relay_k == rk) {
 				px->out_iov[n] = px->fwd[j].iov;
 				px->out_sess[n++] = s;
 				px->fwd[j].s = NULL;
 			}
 		}
-		r = relay_get(px, be);
-		if (r)
+		r = relay_get(px, be, rk);
+		if (r) {
 			sent = send_datagrams(px, r->io.fd, n, NULL, NULL);
-		else
+			/* its source address may be gone: the next handshake opens it anew */
+			if (sent < n)
+				relay_close(px, be, r->k);
+		} else {
 			px->stats.drops[DROP_SEND] += n;
+		}
+		if (sent)
+			be->last_tx = ev_now(px->loop);
 		for (unsigned k = 0; k < sent; k++) {
 			struct session *s = px->out_sess[k];
 			size_t len = px->out_iov[k].iov_len;
@@ -784,17 +838,27 @@ static struct source *admit_session(struct proxy *px, const union sockaddr_any *
 	return src;
 }
 
-/* A new session with its socket enters the tables. */
-static void session_register(struct proxy *px, struct session *s, struct listener *ls,
+/*
+ * A new session enters the tables. When they cannot take it (out of
+ * memory), its socket and backend binding go with it and it is freed:
+ * false, the drop counted.
+ */
+static bool session_register(struct proxy *px, struct session *s, struct listener *ls,
 			     struct msghdr *mh, struct source *src)
 {
 	s->ls = ls;
 	if (ls->wildcard)
 		s->has_local = local_from_cmsg(mh, &s->local);
+	if (session_insert(px->st, s) < 0) {
+		upstream_close(px, s);
+		session_free(s);
+		drop(px, DROP_SESSION_LIMIT);
+		return false;
+	}
 	s->src = src;
 	source_session_add(src);
-	session_insert(px->st, s);
 	px->stats.sessions_created++;
+	return true;
 }
 
 /*
@@ -845,8 +909,7 @@ static struct session *session_open(struct proxy *px, struct listener *ls,
 		drop(px, DROP_SOCKET);
 		return NULL;
 	}
-	session_register(px, s, ls, mh, src);
-	return s;
+	return session_register(px, s, ls, mh, src) ? s : NULL;
 }
 
 /* A new handshake's session: it goes through be's relay, no socket of its own yet. */
@@ -856,10 +919,12 @@ static struct session *session_open_relayed(struct proxy *px, struct listener *l
 {
 	struct session *s;
 
+	unsigned k = pick_source_nth(px, be);
+
 	src = admit_session(px, client, src, true, now);
 	if (!src)
 		return NULL;
-	if (!relay_get(px, be)) {
+	if (!relay_get(px, be, k)) {
 		socket_trouble(px, errno);
 		drop(px, DROP_SOCKET);
 		return NULL;
@@ -869,9 +934,12 @@ static struct session *session_open_relayed(struct proxy *px, struct listener *l
 		drop(px, DROP_SOCKET);
 		return NULL;
 	}
+	s->relay_k = (uint8_t)k;
 	s->be = be;
 	be->sessions++;
-	session_register(px, s, ls, mh, src);
+	if (!session_register(px, s, ls, mh, src))
+		return NULL;
+	px->stats.sessions_handshaking++;
 	return s;
 }
 
@@ -885,7 +953,7 @@ static bool session_connect(struct proxy *px, struct session *s)
 	int fd;
 
 	flush_fwd(px);          /* what the session queued leaves through the relay first */
-	fd = upstream_socket(px, s->be);
+	fd = upstream_socket(s->be, pick_source(px, s->be));
 	if (fd < 0) {
 		char a[ADDR_STRLEN];
 
@@ -898,6 +966,7 @@ static bool session_connect(struct proxy *px, struct session *s)
 	session_attach(px, s, fd);
 	session_unpend(px->st, s);
 	s->cookie_time = 0;     /* a cookie belongs to the address it was given to */
+	px->stats.sessions_handshaking--;
 	return true;
 }
 
@@ -939,7 +1008,8 @@ static struct session *session_open_learning(struct proxy *px, struct listener *
 	s->local_family = (uint8_t)fam;
 	s->learning = true;
 	s->learn_index = idx;
-	session_register(px, s, ls, mh, src);
+	if (!session_register(px, s, ls, mh, src))
+		return NULL;
 	{
 		char a[ADDR_STRLEN];
 
@@ -1030,11 +1100,15 @@ int proxy_restore_session(struct proxy *px, const union sockaddr_any *listen,
 		s->local = *local;
 		s->has_local = true;
 	}
+	if (session_insert(px->st, s) < 0) {
+		upstream_close(px, s);
+		session_free(s);
+		return -ENOMEM;
+	}
 	s->src = source_get(px->sources, client, now);
 	if (s->src)
 		source_session_add(s->src);
 	s->restored = true;
-	session_insert(px->st, s);
 	for (unsigned i = 0; i < n_idx && i < SESSION_MAX_INDICES; i++)
 		session_add_index(px->st, s, idx[i], now - idle);
 	px->stats.sessions_created++;
@@ -1052,11 +1126,14 @@ static int session_move(struct proxy *px, struct session *s, struct backend *be)
 
 	log_info("session %s: moving from backend %s to %s", addr_fmt(&s->client, a), from,
 		 be->name);
+	if (s->io.fd >= 0)
+		px->stats.sessions_handshaking++;
 	upstream_close(px, s);
 	session_unpend(px->st, s);
 	session_clear_indices(px->st, s);
 	s->cookie_time = 0;
-	if (!relay_get(px, be)) {
+	s->relay_k = (uint8_t)pick_source_nth(px, be);
+	if (!relay_get(px, be, s->relay_k)) {
 		int e = -errno;
 
 		log_debug("session %s: relay to %s: %s", a, be->name, strerror(-e));
@@ -1190,7 +1267,7 @@ static struct session *route_new(struct proxy *px, struct listener *ls,
 }
 
 /* One datagram from a client: classify, admit, route, queue for sending. */
-/* h: the client's session_endpoint_hash */
+/* h: the client's session_endpoint_hash, or 0 when not computed yet */
 static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr *mh,
 			    const union sockaddr_any *client, uint64_t h, uint8_t *p, size_t len,
 			    ev_tstamp now)
@@ -1218,7 +1295,8 @@ static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr
 	if (px->last && addr_equal(&px->last->client, client))
 		s = px->last;
 	else
-		s = px->last = session_find_hashed(px->st, client, h);
+		s = px->last = session_find_hashed(
+			px->st, client, h ? h : session_endpoint_hash(px->st, client));
 	if (s && s->restored && t == WG_MSG_DATA) {
 		/*
 		 * A session from the state file is trusted once the client's
@@ -1241,18 +1319,23 @@ static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr
 		if (!s)
 			return;
 	}
+	/*
+	 * A relayed session gets its socket once its backend has answered: a
+	 * client moved to a new backend keeps sending data on its old keys
+	 * while that handshake is pending, which goes through the relay too.
+	 */
 	if (t == WG_MSG_INITIATION)
 		note_initiation(px, s, p, now);
-	else if (s->io.fd < 0 && !session_connect(px, s))
+	else if (s->io.fd < 0 && !s->init_pending && !session_connect(px, s))
 		return;
 	/* the backend checks mac2 against its own cookie, which wglbd keeps */
-	if (handshake) {
-		const struct relay *r = s->io.fd < 0 ? s->be->relay : NULL;
+	if (handshake && s->io.fd < 0) {
+		const struct relay *r = session_relay(px, s);
 
 		if (r && r->cookie_time > 0 && now - r->cookie_time < WG_COOKIE_USE_AGE)
 			wg_mac2_write(t, p, r->cookie);
-		else if (!r && s->cookie_time > 0 && now - s->cookie_time < WG_COOKIE_USE_AGE)
-			wg_mac2_write(t, p, s->be_cookie);
+	} else if (handshake && s->cookie_time > 0 && now - s->cookie_time < WG_COOKIE_USE_AGE) {
+		wg_mac2_write(t, p, s->be_cookie);
 	}
 	session_touch(s, now);
 	queue_fwd(px, s, p, len);
@@ -1270,7 +1353,7 @@ void proxy_feed(struct proxy *px, unsigned listener, const union sockaddr_any *c
 	memcpy(buf, p, len);
 	px->stats.rx_packets++;
 	px->stats.rx_bytes += len;
-	client_datagram(px, &px->ls[listener], &mh, client, session_endpoint_hash(px->st, client),
+	client_datagram(px, &px->ls[listener], &mh, client, 0,
 			buf, len, ev_now(px->loop));
 	flush_fwd(px);
 }
@@ -1295,17 +1378,22 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 	 * prefetch all their slots in one burst (the misses overlap best so),
 	 * then find each session and prefetch it, then handle the datagrams,
 	 * whose lookups now hit the cache. A run of buffers from one source
-	 * is hashed once.
+	 * is hashed once; a lone buffer, and one from the previous datagram's
+	 * client (found without the table), not here (h 0: not computed).
 	 */
+	for (int i = 0; i < n; i++) {
+		if (n == 1 || (px->last && addr_equal(&px->in_name[i], &px->last->client)))
+			h[i] = 0;
+		else if (i > 0 && addr_equal(&px->in_name[i], &px->in_name[i - 1]))
+			h[i] = h[i - 1];
+		else
+			h[i] = session_endpoint_hash(px->st, &px->in_name[i]);
+	}
 	for (int i = 0; i < n; i++)
-		h[i] = i > 0 && addr_equal(&px->in_name[i], &px->in_name[i - 1])
-			       ? h[i - 1]
-			       : session_endpoint_hash(px->st, &px->in_name[i]);
-	for (int i = 0; i < n; i++)
-		if (i == 0 || h[i] != h[i - 1])
+		if (h[i] && (i == 0 || h[i] != h[i - 1]))
 			session_prefetch_bucket(px->st, h[i]);
 	for (int i = 0; i < n; i++)
-		if (i == 0 || h[i] != h[i - 1])
+		if (h[i] && (i == 0 || h[i] != h[i - 1]))
 			__builtin_prefetch(session_find_hashed(px->st, &px->in_name[i], h[i]));
 	for (int i = 0; i < n; i++) {
 		struct msghdr *mh = &px->in[i].msg_hdr;
@@ -1344,12 +1432,14 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 static bool absorb_backend_cookie(struct proxy *px, struct session *s, const uint8_t *p,
 				  int fd, uint8_t *cookie)
 {
-	uint8_t msg[WG_INITIATION_LEN];
+	uint8_t msg[WG_INITIATION_LEN], opened[WG_MAC_LEN];
 
+	/* opened apart: a reply that fails must not spoil the cookie in use */
 	if (!px->check_mac1 || !s->init_pending ||
 	    wg_receiver_index(WG_MSG_COOKIE, p) != s->init_sender ||
-	    wg_cookie_open(p, px->cookies.reply_key, s->init_mac1, cookie) < 0)
+	    wg_cookie_open(p, px->cookies.reply_key, s->init_mac1, opened) < 0)
 		return false;
+	memcpy(cookie, opened, WG_MAC_LEN);
 	memcpy(msg, s->init_msg, sizeof msg);
 	wg_mac2_write(WG_MSG_INITIATION, msg, cookie);
 	if (send(fd, msg, sizeof msg, MSG_DONTWAIT) < 0)
@@ -1500,7 +1590,6 @@ static void relay_cb(struct ev_loop *loop, ev_io *w, int revents)
 	n = receive_upstream(px, r->io.fd, be);
 	if (n < 0)
 		return;
-	be->last_rx = now;
 	for (int i = 0; i < n; i++) {
 		uint8_t *base = px->bufs + (size_t)i * BUF_SIZE;
 		size_t total = px->in[i].msg_len, seg;
@@ -1528,6 +1617,7 @@ static void relay_cb(struct ev_loop *loop, ev_io *w, int revents)
 				drop(px, DROP_STRAY);
 				continue;
 			}
+			be->last_rx = now;
 			if (!from_backend(px, s, be, t, p, now, r))
 				continue;
 			if (k == MAX_DGRAMS) {
@@ -1818,7 +1908,7 @@ void proxy_free(struct proxy *px)
 		session_table_free(px->st);
 	}
 	for (unsigned i = 0; px->bs && i < px->bs->n; i++)
-		relay_close(px, px->bs->v[i]);
+		proxy_backend_removed(px, px->bs->v[i]);
 	for (unsigned i = 0; i < px->n_ls; i++) {
 		if (px->ls[i].io.fd >= 0) {
 			ev_io_stop(px->loop, &px->ls[i].io);

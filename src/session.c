@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,10 @@
 #include "session.h"
 
 #define MIN_BUCKETS 64u
+
+struct exp_list {
+	struct session *head, *tail;
+};
 
 struct session_table {
 	uint8_t key[crypto_shorthash_KEYBYTES];
@@ -33,7 +38,8 @@ struct session_table {
 	struct session **pd;            /* by (backend, initiator index): relayed handshakes */
 	unsigned pd_mask;
 	unsigned pd_count;
-	struct session *exp_head, *exp_tail;   /* expiry list, by list_time */
+	/* expiry lists, by list_time: every session, and the relayed handshakes */
+	struct exp_list live, hs;
 };
 
 static uint64_t hash_bytes(const struct session_table *t, const void *p, size_t n)
@@ -280,7 +286,7 @@ static void ep_place(struct ep_slot *v, unsigned mask, const struct ep_slot *e)
 	v[i] = *e;
 }
 
-/* The endpoint table doubles when half full; failing to grow only lengthens probes. */
+/* The endpoint table doubles when half full; failing that, inserts stop at three quarters. */
 static void grow_ep(struct session_table *t)
 {
 	unsigned n = (t->ep_mask + 1) * 2;
@@ -342,6 +348,54 @@ static void grow_pd(struct session_table *t)
 	t->pd_mask = n - 1;
 }
 
+static struct exp_list *exp_list_of(struct session_table *t, const struct session *s)
+{
+	return s->pended ? &t->hs : &t->live;
+}
+
+static void exp_append(struct exp_list *l, struct session *s)
+{
+	s->exp_next = NULL;
+	s->exp_prev = l->tail;
+	if (l->tail)
+		l->tail->exp_next = s;
+	else
+		l->head = s;
+	l->tail = s;
+}
+
+static void exp_unlink(struct exp_list *l, struct session *s)
+{
+	if (s->exp_prev)
+		s->exp_prev->exp_next = s->exp_next;
+	else
+		l->head = s->exp_next;
+	if (s->exp_next)
+		s->exp_next->exp_prev = s->exp_prev;
+	else
+		l->tail = s->exp_prev;
+	s->exp_prev = s->exp_next = NULL;
+}
+
+static bool exp_linked(const struct exp_list *l, const struct session *s)
+{
+	return s->exp_prev || l->head == s;
+}
+
+/* From one expiry list to the tail of the other, keeping it ordered. */
+static void exp_move(struct exp_list *from, struct exp_list *to, struct session *s)
+{
+	if (!exp_linked(from, s))
+		return;         /* not in the table */
+	exp_unlink(from, s);
+	if (to->tail && to->tail->list_time > s->last_active)
+		s->list_time = to->tail->list_time;
+	else
+		s->list_time = s->last_active;
+	exp_append(to, s);
+}
+
+
 void session_unpend(struct session_table *t, struct session *s)
 {
 	struct session **pp;
@@ -358,6 +412,7 @@ void session_unpend(struct session_table *t, struct session *s)
 	}
 	s->pd_next = NULL;
 	s->pended = false;
+	exp_move(&t->hs, &t->live, s);
 }
 
 void session_pend(struct session_table *t, struct session *s)
@@ -374,6 +429,7 @@ void session_pend(struct session_table *t, struct session *s)
 	t->pd[b] = s;
 	t->pd_count++;
 	s->pended = true;
+	exp_move(&t->live, &t->hs, s);
 }
 
 struct session *session_find_pending(const struct session_table *t, const struct backend *be,
@@ -388,43 +444,23 @@ struct session *session_find_pending(const struct session_table *t, const struct
 	return NULL;
 }
 
-static void exp_append(struct session_table *t, struct session *s)
-{
-	s->exp_next = NULL;
-	s->exp_prev = t->exp_tail;
-	if (t->exp_tail)
-		t->exp_tail->exp_next = s;
-	else
-		t->exp_head = s;
-	t->exp_tail = s;
-}
-
-static void exp_unlink(struct session_table *t, struct session *s)
-{
-	if (s->exp_prev)
-		s->exp_prev->exp_next = s->exp_next;
-	else
-		t->exp_head = s->exp_next;
-	if (s->exp_next)
-		s->exp_next->exp_prev = s->exp_prev;
-	else
-		t->exp_tail = s->exp_prev;
-	s->exp_prev = s->exp_next = NULL;
-}
-
-void session_insert(struct session_table *t, struct session *s)
+int session_insert(struct session_table *t, struct session *s)
 {
 	struct ep_slot e;
 
 	if (2 * (t->count + 1) > t->ep_mask + 1)
 		grow_ep(t);
+	/* a table that could not grow takes no more than three quarters: probes stay short */
+	if (4 * (t->count + 1) > 3 * (t->ep_mask + 1))
+		return -ENOMEM;
 	endpoint_key(&s->client, e.key);
 	e.hash = (uint32_t)hash_bytes(t, e.key, sizeof e.key);
 	e.s = s;
 	ep_place(t->ep, t->ep_mask, &e);
 	t->count++;
 	s->list_time = s->last_active;
-	exp_append(t, s);
+	exp_append(exp_list_of(t, s), s);
+	return 0;
 }
 
 static void ix_unlink(struct session_table *t, struct session_index *e)
@@ -479,7 +515,7 @@ void session_remove(struct session_table *t, struct session *s)
 	}
 	session_clear_indices(t, s);
 	session_unpend(t, s);
-	exp_unlink(t, s);
+	exp_unlink(&t->live, s);
 }
 
 uint64_t session_endpoint_hash(const struct session_table *t, const union sockaddr_any *client)
@@ -504,9 +540,15 @@ struct session *session_find_hashed(const struct session_table *t,
 	uint8_t k[EP_KEY_LEN];
 
 	endpoint_key(client, k);
-	for (unsigned i = (unsigned)h & m; t->ep[i].s; i = (i + 1) & m)
-		if (t->ep[i].hash == (uint32_t)h && memcmp(t->ep[i].key, k, EP_KEY_LEN) == 0)
-			return t->ep[i].s;
+	for (unsigned i = (unsigned)h & m; t->ep[i].s; i = (i + 1) & m) {
+		if (t->ep[i].hash != (uint32_t)h || memcmp(t->ep[i].key, k, EP_KEY_LEN) != 0)
+			continue;
+		/* the key leaves out an IPv6 scope: link-local endpoints are told apart here */
+		if (client->sa.sa_family == AF_INET6 && client->in6.sin6_scope_id &&
+		    !addr_equal(&t->ep[i].s->client, client))
+			continue;
+		return t->ep[i].s;
+	}
 	return NULL;
 }
 
@@ -575,36 +617,54 @@ void session_add_index(struct session_table *t, struct session *s, uint32_t idx,
 	t->ix_count++;
 }
 
+/*
+ * The sessions of list l idle for step or more since they were last
+ * looked at: freed if idle for timeout (or an unanswered handshake for
+ * SESSION_HANDSHAKE_TIMEOUT), else put back at the tail.
+ */
+static void expire_list(struct session_table *t, struct exp_list *l, ev_tstamp now,
+			ev_tstamp step, ev_tstamp timeout,
+			void (*expire)(struct session *s, void *arg), void *arg)
+{
+	struct session *s;
+
+	while ((s = l->head) && now - s->list_time >= step) {
+		if (now - s->last_active >= timeout ||
+		    (s->pended && s->init_pending && now - s->last_active >= SESSION_HANDSHAKE_TIMEOUT)) {
+			expire(s, arg);
+			continue;
+		}
+		exp_unlink(l, s);
+		s->list_time = now;
+		exp_append(l, s);
+	}
+}
+
 void session_expire(struct session_table *t, ev_tstamp now, ev_tstamp timeout,
 		    void (*expire)(struct session *s, void *arg), void *arg)
 {
 	/*
-	 * The list is ordered by list_time. A session is looked at once per
-	 * step: freed if idle for the whole timeout, else put back at the
-	 * tail. Sixteen looks per timeout period, whatever the packet rate,
-	 * and expiry at most one step late.
+	 * Each list is ordered by list_time. A session is looked at once per
+	 * step: sixteen looks per timeout period whatever the packet rate,
+	 * and expiry at most one step late. Relayed handshakes have a list
+	 * of their own, looked at every 5 s, so that an unanswered one goes
+	 * soon without every session being looked at as often.
 	 */
-	ev_tstamp step = timeout / SESSION_EXPIRY_STEPS;
-	struct session *s;
-
-	while ((s = t->exp_head) && now - s->list_time >= step) {
-		if (now - s->last_active >= timeout) {
-			expire(s, arg);
-			continue;
-		}
-		exp_unlink(t, s);
-		s->list_time = now;
-		exp_append(t, s);
-	}
+	expire_list(t, &t->live, now, timeout / SESSION_EXPIRY_STEPS, timeout, expire, arg);
+	expire_list(t, &t->hs, now, SESSION_HANDSHAKE_TIMEOUT / 3, timeout, expire, arg);
 }
 
 void session_foreach(struct session_table *t, void (*cb)(struct session *s, void *arg),
 		     void *arg)
 {
-	struct session *s = t->exp_head, *next;
+	struct exp_list *lists[] = { &t->live, &t->hs };
 
-	for (; s; s = next) {
-		next = s->exp_next;
-		cb(s, arg);
+	for (unsigned i = 0; i < 2; i++) {
+		struct session *s = lists[i]->head, *next;
+
+		for (; s; s = next) {
+			next = s->exp_next;
+			cb(s, arg);
+		}
 	}
 }

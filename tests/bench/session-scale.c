@@ -125,7 +125,10 @@ static struct result run(unsigned n)
 		keys[i] = a;
 		v[i] = session_new(&a, 1);
 		v[i]->be = &be;
-		session_insert(t, v[i]);
+		if (session_insert(t, v[i]) < 0) {
+			fprintf(stderr, "session_insert: out of memory at %u\n", i);
+			exit(1);
+		}
 		session_add_index(t, v[i], i * 2654435761u, 1);
 		session_add_index(t, v[i], i * 2654435761u + 1, 1);
 	}

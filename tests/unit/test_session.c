@@ -50,7 +50,7 @@ static struct session *add(const char *client, struct backend *be, ev_tstamp now
 
 	cr_assert_not_null(s);
 	s->be = be;
-	session_insert(t, s);
+	cr_assert_eq(session_insert(t, s), 0);
 	return s;
 }
 
@@ -256,6 +256,44 @@ Test(session, idle_sessions_expire_active_ones_stay)
 }
 
 /*
+ * An unanswered relayed handshake goes after SESSION_HANDSHAKE_TIMEOUT of
+ * silence; one whose client keeps retrying, one that was answered and one
+ * with a socket of its own (not pended) wait for the full timeout.
+ */
+Test(session, unanswered_handshakes_expire_early)
+{
+	struct session *flood = add("192.0.2.1:1000", &be_a, 0);
+	struct session *retrying = add("192.0.2.2:1000", &be_a, 0);
+	struct session *answered = add("192.0.2.3:1000", &be_a, 0);
+	struct session *tunnel = add("192.0.2.4:1000", &be_a, 0);
+	struct expired e = { 0 };
+	const ev_tstamp timeout = 200, tick = timeout / SESSION_EXPIRY_STEPS;
+
+	flood->init_pending = retrying->init_pending = true;
+	flood->init_sender = 1;
+	retrying->init_sender = 2;
+	answered->init_sender = 3;
+	session_pend(t, flood);
+	session_pend(t, retrying);
+	session_pend(t, answered);      /* answered: init_pending false */
+	tunnel->init_pending = true;    /* its own socket, not pended */
+	for (ev_tstamp now = 0; now <= 100; now += tick / 4) {
+		e.now = now;
+		if ((int)now % 5 == 0)
+			session_touch(retrying, now);
+		session_expire(t, now, timeout, on_expire, &e);
+	}
+	cr_assert_eq(e.n, 1, "%d expired", e.n);
+	cr_assert_eq(e.who[0], flood);
+	cr_assert_geq(e.at[0], SESSION_HANDSHAKE_TIMEOUT);
+	cr_assert_leq(e.at[0], SESSION_HANDSHAKE_TIMEOUT + 2 * tick);
+	cr_assert_eq(session_table_count(t), 3);
+	cr_assert_null(session_find_pending(t, &be_a, 1), "unpended as it went");
+	cr_assert_eq(session_find_pending(t, &be_a, 2), retrying);
+	cr_assert_eq(session_find_pending(t, &be_a, 3), answered);
+}
+
+/*
  * Endpoint table under churn: random inserts and removals against a
  * reference, so that the backward shift of deletion never loses or
  * misplaces an entry of a probe run, across growths.
@@ -284,7 +322,7 @@ Test(session, endpoint_table_churn_matches_reference)
 			cr_assert_null(session_find_by_endpoint(t, &a));
 			live[x] = session_new(&a, 0);
 			cr_assert_not_null(live[x]);
-			session_insert(t, live[x]);
+			cr_assert_eq(session_insert(t, live[x]), 0);
 			n++;
 		}
 		cr_assert_eq(session_table_count(t), n);
