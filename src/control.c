@@ -144,11 +144,12 @@ static json_t *status_json(const struct control_ops *ops)
 
 	for (int r = 0; r < DROP__COUNT; r++)
 		json_object_set_new(drops, drop_reason_name(r), json_integer((json_int_t)st->drops[r]));
-	return json_pack("{s:b, s:s, s:f, s:i, s:i, s:i, s:s, s:I, s:I, s:I, s:I, s:o, "
+	return json_pack("{s:b, s:s, s:f, s:i, s:I, s:i, s:i, s:s, s:I, s:I, s:I, s:I, s:o, "
 			 "s:{s:I, s:I, s:b, s:f}}",
 			 "ok", 1, "version", PACKAGE_VERSION,
 			 "uptime_seconds", ev_time() - ops->start_time,
 			 "sessions", (int)proxy_session_count(ops->px),
+			 "sessions_handshaking", (json_int_t)st->sessions_handshaking,
 			 "backends", (int)ops->bs->n,
 			 "backends_up", (int)count_up(ops->bs),
 			 "policy", balance_policy_name(ops->bs->policy),
@@ -171,6 +172,14 @@ struct sessions_ctx {
 	ev_tstamp now;
 };
 
+/* learning: backend unknown; handshake: no socket of its own yet; up: carries data */
+static const char *session_state(const struct session *s)
+{
+	if (s->learning)
+		return "learning";
+	return s->io.fd < 0 ? "handshake" : "up";
+}
+
 static void session_json(struct session *s, void *arg)
 {
 	struct sessions_ctx *c = arg;
@@ -184,9 +193,10 @@ static void session_json(struct session *s, void *arg)
 	}
 	c->n++;
 	json_array_append_new(c->list,
-			      json_pack("{s:s, s:s, s:f, s:f, s:I, s:I, s:I, s:I}",
+			      json_pack("{s:s, s:s, s:s, s:f, s:f, s:I, s:I, s:I, s:I}",
 					"client", addr_fmt(&s->client, a),
 					"backend", s->be ? s->be->name : "",
+					"state", session_state(s),
 					"age_seconds", c->now - s->created,
 					"idle_seconds", c->now - s->last_active,
 					"packets_to_backend", (json_int_t)s->tx_packets,

@@ -96,7 +96,8 @@ static void notify_reloading(void)
 
 /*
  * Each upstream socket also takes a local port of its source address:
- * say how many sessions the ports allow.
+ * say how many sessions carrying data the ports allow (a session still
+ * in its first handshake shares its backend's relay socket).
  */
 static void log_port_room(const struct conf *c)
 {
@@ -121,15 +122,15 @@ static void log_port_room(const struct conf *c)
 		n4 += c->source[i].sa.sa_family == AF_INET;
 	if ((unsigned long long)per * (n4 ? n4 : 1) < c->max_sessions)
 		log_notice("local ports: %u per source address (net.ipv4.ip_local_port_range), "
-			   "room for about %llu IPv4 sessions, below max_sessions %u: add [global] "
-			   "source addresses", per, (unsigned long long)per * (n4 ? n4 : 1),
+			   "room for about %llu IPv4 tunnels carrying data, below max_sessions %u: "
+			   "add [global] source addresses", per, (unsigned long long)per * (n4 ? n4 : 1),
 			   c->max_sessions);
 	else
 		log_info("local ports: %u per source address: room for max_sessions %u", per,
 			 c->max_sessions);
 }
 
-/* Each session holds one socket: take as many descriptors as we may. */
+/* Each session that carries data holds one socket: take as many descriptors as we may. */
 static void raise_nofile(unsigned max_sessions)
 {
 	struct rlimit rl;
@@ -144,8 +145,9 @@ static void raise_nofile(unsigned max_sessions)
 		rlim_t room = rl.rlim_cur > 64 ? rl.rlim_cur - 64 : 0;
 
 		if (room < max_sessions)
-			log_notice("file descriptor limit %llu: room for about %llu sessions "
-				   "(max_sessions %u; raise LimitNOFILE for more)",
+			log_notice("file descriptor limit %llu: room for about %llu tunnels "
+				   "carrying data (max_sessions %u; sessions in their first handshake "
+				   "take none; raise LimitNOFILE for more)",
 				   (unsigned long long)rl.rlim_cur, (unsigned long long)room,
 				   max_sessions);
 		else

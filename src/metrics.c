@@ -197,6 +197,9 @@ int metrics_render(const struct metrics_input *in, FILE *f)
 	fprintf(f, "wglb_build_info{version=\"%s\"} 1\n", in->version);
 	family(f, "wglb_sessions", "gauge", "Client sessions.");
 	fprintf(f, "wglb_sessions %u\n", in->sessions);
+	family(f, "wglb_sessions_handshaking", "gauge",
+	       "Sessions still in their first handshake (no socket of their own yet).");
+	fprintf(f, "wglb_sessions_handshaking %llu\n", (unsigned long long)px->sessions_handshaking);
 	family(f, "wglb_sessions_created_total", "counter", "Sessions created.");
 	fprintf(f, "wglb_sessions_created_total %llu\n", (unsigned long long)px->sessions_created);
 	family(f, "wglb_sessions_roamed_total", "counter",

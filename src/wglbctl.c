@@ -208,8 +208,8 @@ static void print_backends(json_t *ans)
 
 static void print_sessions(json_t *ans)
 {
-	struct table t = { .ncols = 6, .head = { "CLIENT", "BACKEND", "AGE", "IDLE", "PACKETS-IN",
-						 "PACKETS-OUT" } };
+	struct table t = { .ncols = 7, .head = { "CLIENT", "BACKEND", "STATE", "AGE", "IDLE",
+						 "PACKETS-IN", "PACKETS-OUT" } };
 	size_t i;
 	json_t *s;
 
@@ -218,7 +218,7 @@ static void print_sessions(json_t *ans)
 
 		duration(age, json_number_value(json_object_get(s, "age_seconds")));
 		duration(idle, json_number_value(json_object_get(s, "idle_seconds")));
-		table_row(&t, str(s, "client"), str(s, "backend"), age, idle,
+		table_row(&t, str(s, "client"), str(s, "backend"), str(s, "state"), age, idle,
 			  num(in, json_object_get(s, "packets_to_backend")),
 			  num(out, json_object_get(s, "packets_from_backend")));
 	}
@@ -236,7 +236,9 @@ static void print_status(json_t *ans)
 
 	duration(up, json_number_value(json_object_get(ans, "uptime_seconds")));
 	printf("wglbd %s, up %s, policy %s\n", str(ans, "version"), up, str(ans, "policy"));
-	printf("sessions   %s\n", num(a, json_object_get(ans, "sessions")));
+	printf("sessions   %s", num(a, json_object_get(ans, "sessions")));
+	printf(" (%s still in their first handshake)\n",
+	       num(b, json_object_get(ans, "sessions_handshaking")));
 	printf("backends   %s, %s up\n", num(a, json_object_get(ans, "backends")),
 	       num(b, json_object_get(ans, "backends_up")));
 	printf("packets    %s received, ", num(a, json_object_get(ans, "packets_received")));

@@ -84,6 +84,33 @@ done
 [ "$used" -ge 2 ] || e2e_fail "all clients landed on one backend ($used backend(s) used)"
 e2e_pass "$used backends serve clients"
 
+# ---- 3b. handshakes through the relay, tunnels on their own sockets ---------
+e2e_check "3b. every tunnel that carries data has its own upstream socket"
+e2e_find_wglbctl || e2e_fail "wglbctl not found"
+sess=$(e2e_ctl -j sessions) || e2e_fail "wglbctl sessions failed"
+st=$(e2e_ctl -j status) || e2e_fail "wglbctl status failed"
+read -r n_up n_other hs < <(python3 -c '
+import json, sys
+s = json.loads(sys.argv[1])["sessions"]
+up = sum(1 for x in s if x["state"] == "up")
+print(up, len(s) - up, json.loads(sys.argv[2])["sessions_handshaking"])' "$sess" "$st") ||
+	e2e_fail "cannot read sessions: $sess"
+e2e_log "  sessions: $n_up up, $n_other other; status: $hs handshaking"
+[ "$n_up" -ge "${#E2E_CLIENTS[@]}" ] || e2e_fail "only $n_up sessions up for ${#E2E_CLIENTS[@]} clients"
+if [ "$n_other" != 0 ] || [ "$hs" != 0 ]; then
+	e2e_fail "sessions still handshaking after their clients pinged"
+fi
+# each backend sees each of its clients at an endpoint of its own (a
+# session's socket), not all of them at the relay's
+for b in "${E2E_BACKENDS[@]}"; do
+	eps=$(e2e_wg "$b" show "${E2E_IF[$b]}" endpoints | awk '$2 != "(none)" { print $2 }')
+	n=$(printf '%s\n' "$eps" | grep -c . || true)
+	d=$(printf '%s\n' "$eps" | grep . | sort -u | wc -l)
+	e2e_log "  backend $b: $n client endpoints, $d distinct"
+	[ "$n" = "$d" ] || e2e_fail "backend $b sees clients sharing an endpoint: ${eps//$'\n'/ }"
+done
+e2e_pass "$n_up sessions up, each on its own socket"
+
 # ---- 4. roaming ------------------------------------------------------------
 c=c1
 e2e_check "4. $c changes its listen port and keeps its tunnel without a new handshake"

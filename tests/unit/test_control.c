@@ -436,7 +436,8 @@ Test(control, status)
 	cr_assert_eq(int_of(rl, "failed"), 1);
 	cr_assert(json_is_true(json_object_get(rl, "last_ok")));
 	cr_assert_float_eq(real_of(rl, "last_success_time"), 1700000000.5, 1e-6);
-	cr_assert_eq(json_object_size(ans), 13);
+	cr_assert_eq(int_of(ans, "sessions_handshaking"), 0);
+	cr_assert_eq(json_object_size(ans), 14);
 	json_decref(ans);
 }
 

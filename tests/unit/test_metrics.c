@@ -99,6 +99,7 @@ static void setup(void)
 	px.tx_packets = 900;
 	px.tx_bytes = 140000;
 	px.sessions_created = 50;
+	px.sessions_handshaking = 7;
 	px.sessions_expired = 8;
 	px.sessions_roamed = 3;
 	px.cookie_replies_sent = 12;
@@ -432,6 +433,8 @@ Test(metrics, build_info_and_globals)
 	assert_line(t, "wglb_build_info{version=\"1.2.3-test\"} 1");
 	assert_line(t, "wglb_sessions 42");
 	assert_line(t, "wglb_sessions_created_total 50");
+	assert_line(t, "wglb_sessions_handshaking 7");
+	assert_line(t, "# TYPE wglb_sessions_handshaking gauge");
 	assert_line(t, "wglb_sessions_roamed_total 3");
 	assert_line(t, "wglb_sessions_expired_total 8");
 	assert_line(t, "wglb_client_packets_total{direction=\"received\"} 1000");

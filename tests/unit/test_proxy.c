@@ -174,6 +174,7 @@ Test(proxy, coalesced_batches_both_ways)
 	r = recvfrom(sink, got, sizeof got, 0, (struct sockaddr *)&relay, &l);
 	cr_assert_eq(r, 148, "the initiation reaches the backend");
 	cr_assert_eq(proxy_session_count(px), 1);
+	cr_assert_eq(st->sessions_handshaking, 1, "no socket of its own yet");
 
 	/* the response to the relay finds the session by the initiator's index */
 	randombytes_buf(resp + 4, 4);
@@ -202,6 +203,7 @@ Test(proxy, coalesced_batches_both_ways)
 	/* data gives the session its own socket: the backend moves its endpoint there */
 	recv_segments(sink, 100, 40, 0, &upstream);
 	cr_assert_neq(upstream.sin_port, relay.sin_port, "the session has its own socket");
+	cr_assert_eq(st->sessions_handshaking, 0);
 	cr_assert_eq(st->rx_packets, 41, "every datagram of the batch counted");
 
 	/* and back: 25 messages from the backend in one GSO send */
