@@ -96,7 +96,7 @@ up = sum(1 for x in s if x["state"] == "up")
 print(up, len(s) - up, json.loads(sys.argv[2])["sessions_handshaking"])' "$sess" "$st") ||
 	e2e_fail "cannot read sessions: $sess"
 e2e_log "  sessions: $n_up up, $n_other other; status: $hs handshaking"
-[ "$n_up" -ge "${#E2E_CLIENTS[@]}" ] || e2e_fail "only $n_up sessions up for ${#E2E_CLIENTS[@]} clients"
+[ "$n_up" -ge "${#V4_CLIENTS[@]}" ] || e2e_fail "only $n_up sessions up for ${#V4_CLIENTS[@]} clients"
 if [ "$n_other" != 0 ] || [ "$hs" != 0 ]; then
 	e2e_fail "sessions still handshaking after their clients pinged"
 fi
