@@ -337,7 +337,7 @@ static void drain(void)
 /* ---- invariants ---- */
 
 struct census {
-	unsigned n;
+	unsigned n, relayed;
 	unsigned per_backend[N_BACKENDS];
 };
 
@@ -346,9 +346,18 @@ static void count_session(struct session *s, void *arg)
 	struct census *c = arg;
 	unsigned i;
 
-	CHECK(s->io.fd >= 0);
 	/* a session learning its tunnel's backend has none yet, the others one */
 	CHECK(!s->learning == !!s->be);
+	/* without a socket of its own: a handshake through its backend's relay */
+	if (s->io.fd < 0) {
+		CHECK(!s->learning);
+		c->relayed++;
+	}
+	/* pending only while relayed, and found by what its backend's answer carries */
+	if (s->pended) {
+		CHECK(s->io.fd < 0);
+		CHECK(s->pd_be == s->be);
+	}
 	c->n++;
 	if (s->learning)
 		return;
@@ -366,6 +375,7 @@ static void check_invariants(void)
 	CHECK(proxy_session_count(px) <= MAX_SESSIONS);
 	proxy_foreach_session(px, count_session, &c);
 	CHECK(c.n == proxy_session_count(px));
+	CHECK(c.relayed == proxy_get_stats(px)->sessions_handshaking);
 	for (unsigned i = 0; i < bs.n; i++)
 		CHECK(bs.v[i]->sessions == c.per_backend[i]);
 }
