@@ -4,7 +4,7 @@
 # benchmark, not a test: it never fails on a number. Needs root and
 # valgrind; the topology is raw-pps.sh's:
 #
-#   gen ns (udpgen) --brc-- lb ns (valgrind --tool=callgrind wglbd) --brb-- sink ns (udpsink)
+#   gen ns (udpgen) --brc-- lb ns (valgrind --tool=callgrind wglbd) --brb-- sink ns (udpsink -R)
 #
 # Only instructions inside ev_run (wglbd's event loop: every callback,
 # so the forwarding path, timers and signal handling, but not start-up or
@@ -57,7 +57,9 @@ BENCH_WGLBD_WAIT=60 bench_wglbd_start "$E2E_DIR/wglb.conf" valgrind --tool=callg
 	--callgrind-out-file="$CG_OUT" --toggle-collect=ev_run
 VG_PID=$E2E_WGLBD_PID
 
-bench_sink_start sink "0.0.0.0:$BENCH_SINK_PORT" $((GEN_SECS + 120)) -i 2000
+# -R: initiations are answered, so each session gets its own socket (the
+# data path of a real tunnel) with its first data message
+bench_sink_start sink "0.0.0.0:$BENCH_SINK_PORT" $((GEN_SECS + 120)) -i 2000 -R
 st0=$(e2e_wglbd_stats) || e2e_fail "no stats from wglbd under valgrind"
 gen=$(ip netns exec "${E2E_NS[gen]}" timeout $((GEN_SECS + 30)) "$BENCH_BIN/udpgen" \
 	-d "$E2E_VIP4:$E2E_PORT" -n "$BENCH_PORTS" -r "$BENCH_RATE" -c "$BENCH_COUNT" -t "$GEN_SECS" \

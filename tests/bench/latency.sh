@@ -3,7 +3,7 @@
 # benchmark, not a test: it never fails on a number. Needs root; uses the
 # netns topology of tests/e2e/lib.sh with plain hosts (no WireGuard):
 #
-#   gen ns (udpping) --brc-- lb ns (wglbd :51820, nginx :51821) --brb-- sink ns (udpsink -e :51820)
+#   gen ns (udpping) --brc-- lb ns (wglbd :51820, nginx :51821) --brb-- sink ns (udpsink -e -R :51820)
 #
 # udpping sends one 148-byte initiation (so wglbd opens a session), then
 # BENCH_COUNT data messages (type 4, BENCH_SIZE bytes) at BENCH_RATE per
@@ -77,7 +77,9 @@ esac
 RESULTS=$E2E_DIR/results.tsv
 : >"$RESULTS"
 # the echo server lives for the whole run (bounded); every path ends there
-bench_sink_start sink "0.0.0.0:$BENCH_SINK_PORT" $((RUN_SECS * 4 + 60)) -e
+# -R: the initiation is answered, as a backend would, so wglbd gives the
+# session its own socket with the first data message
+bench_sink_start sink "0.0.0.0:$BENCH_SINK_PORT" $((RUN_SECS * 4 + 60)) -e -R
 
 for path in $BENCH_PATHS; do
 	case $path in

@@ -4,7 +4,7 @@
 # on a number. Needs root; uses the netns topology of tests/e2e/lib.sh
 # with plain hosts instead of wireguard-go:
 #
-#   gen ns (udpgen) --brc-- lb ns (wglbd :51820, nginx :51821) --brb-- sink ns (udpsink :51820)
+#   gen ns (udpgen) --brc-- lb ns (wglbd :51820, nginx :51821) --brb-- sink ns (udpsink -R :51820)
 #
 # udpgen sends from BENCH_PORTS source ports: each first one 148-byte
 # handshake initiation (wglbd runs without public_key, so any body passes
@@ -93,7 +93,9 @@ run_one() {
 	esac
 	r=$rate
 	[ "$rate" = max ] && r=0
-	bench_sink_start sink "0.0.0.0:$BENCH_SINK_PORT" $((BENCH_TIME + 60)) -i 500
+	# -R: initiations are answered, as a backend would, so wglbd gives each
+	# session its own socket with its first data message
+	bench_sink_start sink "0.0.0.0:$BENCH_SINK_PORT" $((BENCH_TIME + 60)) -i 500 -R
 	sb0=$(bench_snmp "${E2E_NS[sink]}" RcvbufErrors)
 	lb0=$(bench_snmp "$E2E_NS_LB" RcvbufErrors)
 	[ ${#pids[@]} -gt 0 ] && ticks0=$(bench_cpu_ns "${pids[@]}")
