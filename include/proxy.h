@@ -44,6 +44,12 @@ void proxy_feed(struct proxy *px, unsigned listener, const union sockaddr_any *c
 		const uint8_t *p, size_t len);
 
 /*
+ * From how many sessions on a receive batch looks its sessions up in
+ * steps (hash all, prefetch, find); tests set 0 to take that path always.
+ */
+void proxy_set_stepped_lookup(struct proxy *px, unsigned min_sessions);
+
+/*
  * Recreate a session saved before a restart: client on the front socket
  * bound to listen, bound to be, its upstream socket on the same local
  * address and port if free. 0 or -errno.

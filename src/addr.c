@@ -95,20 +95,6 @@ const char *addr_fmt(const union sockaddr_any *a, char buf[ADDR_STRLEN])
 	return buf;
 }
 
-bool addr_equal(const union sockaddr_any *a, const union sockaddr_any *b)
-{
-	if (a->sa.sa_family != b->sa.sa_family)
-		return false;
-	if (a->sa.sa_family == AF_INET)
-		return a->in.sin_port == b->in.sin_port &&
-		       a->in.sin_addr.s_addr == b->in.sin_addr.s_addr;
-	if (a->sa.sa_family == AF_INET6)
-		return a->in6.sin6_port == b->in6.sin6_port &&
-		       a->in6.sin6_scope_id == b->in6.sin6_scope_id &&
-		       memcmp(&a->in6.sin6_addr, &b->in6.sin6_addr, 16) == 0;
-	return false;
-}
-
 bool addr_is_wildcard(const union sockaddr_any *a)
 {
 	if (a->sa.sa_family == AF_INET)

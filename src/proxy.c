@@ -39,6 +39,9 @@
 /* datagrams handled per batch: GRO may pack many into each received buffer */
 #define MAX_DGRAMS 1024
 #define FRONT_SOCKBUF (4 << 20)
+/* receive batches at least this large, in a table at least this full, look their sessions up in steps */
+#define STEPPED_BATCH 4
+#define STEPPED_SESSIONS 8192
 /* handshakes seen again within this time are replays (a key lives 180 s) */
 #define REPLAY_LIFETIME 180.0
 #define REPLAY_ENTRIES 65536
@@ -122,6 +125,7 @@ struct proxy {
 	ev_tstamp socket_warned;
 	/* the session of the previous client datagram: bulk traffic skips the hash */
 	struct session *last;
+	unsigned stepped_sessions;      /* from this many sessions on, batches look up in steps */
 };
 
 static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents);
@@ -1341,6 +1345,11 @@ static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr
 	queue_fwd(px, s, p, len);
 }
 
+void proxy_set_stepped_lookup(struct proxy *px, unsigned min_sessions)
+{
+	px->stepped_sessions = min_sessions;
+}
+
 void proxy_feed(struct proxy *px, unsigned listener, const union sockaddr_any *client,
 		const uint8_t *p, size_t len)
 {
@@ -1364,6 +1373,7 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 	struct proxy *px = ls->px;
 	ev_tstamp now = ev_now(loop);
 	uint64_t h[BATCH];
+	bool stepped;
 	int n;
 
 	(void)revents;
@@ -1378,21 +1388,24 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 	 * prefetch all their slots in one burst (the misses overlap best so),
 	 * then find each session and prefetch it, then handle the datagrams,
 	 * whose lookups now hit the cache. A run of buffers from one source
-	 * is hashed once; a lone buffer, and one from the previous datagram's
-	 * client (found without the table), not here (h 0: not computed).
+	 * is hashed once. Not here (h 0: not computed): a small batch (a
+	 * light load: nothing to overlap), a table small enough to stay in
+	 * the cache, a buffer from the previous datagram's client (found
+	 * without the table).
 	 */
+	stepped = n >= STEPPED_BATCH && session_table_count(px->st) >= px->stepped_sessions;
 	for (int i = 0; i < n; i++) {
-		if (n == 1 || (px->last && addr_equal(&px->in_name[i], &px->last->client)))
+		if (!stepped || (px->last && addr_equal(&px->in_name[i], &px->last->client)))
 			h[i] = 0;
 		else if (i > 0 && addr_equal(&px->in_name[i], &px->in_name[i - 1]))
 			h[i] = h[i - 1];
 		else
 			h[i] = session_endpoint_hash(px->st, &px->in_name[i]);
 	}
-	for (int i = 0; i < n; i++)
+	for (int i = 0; stepped && i < n; i++)
 		if (h[i] && (i == 0 || h[i] != h[i - 1]))
 			session_prefetch_bucket(px->st, h[i]);
-	for (int i = 0; i < n; i++)
+	for (int i = 0; stepped && i < n; i++)
 		if (h[i] && (i == 0 || h[i] != h[i - 1]))
 			__builtin_prefetch(session_find_hashed(px->st, &px->in_name[i], h[i]));
 	for (int i = 0; i < n; i++) {
@@ -1755,6 +1768,7 @@ struct proxy *proxy_new(struct ev_loop *loop, const struct conf *c, struct backe
 	px->session_bucket.tokens = c->limits.session_rate;
 	px->session_bucket.last = ev_now(loop);
 	px->gso = true;
+	px->stepped_sessions = STEPPED_SESSIONS;
 	px->learn_bucket.tokens = c->limits.learn_rate;
 	px->learn_bucket.last = ev_now(loop);
 	if (c->has_public_key) {

@@ -246,3 +246,70 @@ Test(proxy, garbage_inside_a_batch_is_dropped_alone)
 	}
 	cr_assert_eq(st->drops[DROP_UNKNOWN_TYPE], 1);
 }
+
+/*
+ * A batch from several clients looked up in steps (hash all, prefetch,
+ * find), as wglbd does with a large table: every datagram still finds
+ * its own session and reaches the backend, the order of each kept.
+ */
+Test(proxy, stepped_lookup_of_a_mixed_batch)
+{
+	enum { CLIENTS = 4, EACH = 6 };
+	const struct proxy_stats *st = proxy_get_stats(px);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t l = sizeof a;
+	uint64_t next[CLIENTS] = { 0 };
+	int fd[CLIENTS];
+	unsigned got = 0;
+
+	cr_assert_eq(getpeername(client, (struct sockaddr *)&a, &l), 0);
+	proxy_set_stepped_lookup(px, 0);
+	for (int c = 0; c < CLIENTS; c++) {
+		uint8_t init[148] = { 1 };
+
+		fd[c] = socket(AF_INET, SOCK_DGRAM, 0);
+		cr_assert_eq(connect(fd[c], (struct sockaddr *)&a, sizeof a), 0);
+		randombytes_buf(init + 4, sizeof init - 4);
+		cr_assert_eq(send(fd[c], init, sizeof init, 0), (ssize_t)sizeof init);
+	}
+	spin();
+	cr_assert_eq(proxy_session_count(px), CLIENTS);
+	/* interleaved, so that one receive batch holds every client's datagrams */
+	for (int k = 0; k < EACH; k++) {
+		for (int c = 0; c < CLIENTS; c++) {
+			uint8_t m[64];
+
+			data_msg(m, sizeof m, (uint32_t)c, (uint64_t)k);
+			cr_assert_eq(send(fd[c], m, sizeof m, 0), (ssize_t)sizeof m);
+		}
+	}
+	spin();
+	for (;;) {
+		uint8_t rb[65536];
+		ssize_t r = recv(sink, rb, sizeof rb, MSG_DONTWAIT);
+
+		if (r < 0)
+			break;
+		if (r == 148)
+			continue;       /* an initiation */
+		cr_assert_eq(r, 64);
+		{
+			uint32_t c;
+			uint64_t k;
+
+			memcpy(&c, rb + 4, 4);
+			memcpy(&k, rb + 8, 8);
+			cr_assert_lt(c, CLIENTS);
+			cr_assert_eq(k, next[c], "client %u: %llu after %llu", c,
+				     (unsigned long long)k, (unsigned long long)next[c]);
+			next[c]++;
+			got++;
+		}
+	}
+	cr_assert_eq(got, CLIENTS * EACH, "%u of %d datagrams reached the backend", got,
+		     CLIENTS * EACH);
+	cr_assert_eq(proxy_session_count(px), CLIENTS, "no datagram opened a session of its own");
+	cr_assert_eq(st->drops[DROP_NO_SESSION], 0);
+	for (int c = 0; c < CLIENTS; c++)
+		close(fd[c]);
+}
