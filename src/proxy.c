@@ -181,17 +181,47 @@ static void gro_enable(int fd)
 }
 
 /*
- * The size of the datagrams in received buffer i: a GRO buffer holds
- * several of one sender, all that size but the last.
+ * The datagrams of received buffer i, one at a time: a GRO buffer holds
+ * several of one sender, all of one size but the last.
  */
-static size_t segment_size(struct proxy *px, int i)
+struct segments {
+	uint8_t *p;
+	size_t left, seg;
+};
+
+static void segments_of(struct proxy *px, int i, struct segments *it)
 {
 	size_t total = px->in[i].msg_len, seg = gro_size(&px->in[i].msg_hdr);
 
 	if (!seg || seg >= total)
-		return total;
-	px->stats.gro_buffers++;
-	return seg;
+		seg = total;
+	else
+		px->stats.gro_buffers++;
+	it->p = px->bufs + (size_t)i * BUF_SIZE;
+	it->left = total;
+	it->seg = seg;
+}
+
+static bool next_segment(struct segments *it, uint8_t **p, size_t *len)
+{
+	if (!it->left)
+		return false;
+	*p = it->p;
+	*len = it->left < it->seg ? it->left : it->seg;
+	it->p += *len;
+	it->left -= *len;
+	return true;
+}
+
+/* The type of a message; an invalid one is counted by reason and WG_MSG_INVALID. */
+static enum wg_msg classify(struct proxy *px, const uint8_t *p, size_t len)
+{
+	enum drop_reason why;
+	enum wg_msg t = wg_classify(p, len, &why);
+
+	if (t == WG_MSG_INVALID)
+		drop(px, why);
+	return t;
 }
 
 /*
@@ -922,12 +952,12 @@ static struct session *session_open_relayed(struct proxy *px, struct listener *l
 					    struct backend *be, struct source *src, ev_tstamp now)
 {
 	struct session *s;
-
-	unsigned k = pick_source_nth(px, be);
+	unsigned k;
 
 	src = admit_session(px, client, src, true, now);
 	if (!src)
 		return NULL;
+	k = pick_source_nth(px, be);
 	if (!relay_get(px, be, k)) {
 		socket_trouble(px, errno);
 		drop(px, DROP_SOCKET);
@@ -1277,16 +1307,13 @@ static void client_datagram(struct proxy *px, struct listener *ls, struct msghdr
 			    ev_tstamp now)
 {
 	struct source *src = NULL;
-	enum drop_reason why;
 	enum wg_msg t;
 	struct session *s;
 	bool handshake;
 
-	t = wg_classify(p, len, &why);
-	if (t == WG_MSG_INVALID) {
-		drop(px, why);
+	t = classify(px, p, len);
+	if (t == WG_MSG_INVALID)
 		return;
-	}
 	handshake = t == WG_MSG_INITIATION || t == WG_MSG_RESPONSE;
 	if (handshake) {
 		if (!mac1_ok(px, t, p)) {
@@ -1410,21 +1437,19 @@ static void front_cb(struct ev_loop *loop, ev_io *w, int revents)
 			__builtin_prefetch(session_find_hashed(px->st, &px->in_name[i], h[i]));
 	for (int i = 0; i < n; i++) {
 		struct msghdr *mh = &px->in[i].msg_hdr;
-		uint8_t *p = px->bufs + (size_t)i * BUF_SIZE;
-		size_t len = px->in[i].msg_len, seg;
+		struct segments it;
+		uint8_t *p;
+		size_t len;
 
 		if (mh->msg_flags & MSG_TRUNC) {
 			px->stats.rx_packets++;
 			drop(px, DROP_TRUNCATED);
 			continue;
 		}
-		seg = segment_size(px, i);
-		for (size_t off = 0; off < len; off += seg) {
-			size_t l = len - off < seg ? len - off : seg;
-
+		for (segments_of(px, i, &it); next_segment(&it, &p, &len);) {
 			px->stats.rx_packets++;
-			px->stats.rx_bytes += l;
-			client_datagram(px, ls, mh, &px->in_name[i], h[i], p + off, l, now);
+			px->stats.rx_bytes += len;
+			client_datagram(px, ls, mh, &px->in_name[i], h[i], p, len, now);
 		}
 	}
 	flush_fwd(px);
@@ -1604,25 +1629,20 @@ static void relay_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n < 0)
 		return;
 	for (int i = 0; i < n; i++) {
-		uint8_t *base = px->bufs + (size_t)i * BUF_SIZE;
-		size_t total = px->in[i].msg_len, seg;
+		struct segments it;
+		uint8_t *p;
+		size_t len;
 
 		if (px->in[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			drop(px, DROP_TRUNCATED);
 			continue;
 		}
-		seg = segment_size(px, i);
-		for (size_t off = 0; off < total; off += seg) {
-			uint8_t *p = base + off;
-			size_t len = total - off < seg ? total - off : seg;
-			enum drop_reason why;
-			enum wg_msg t = wg_classify(p, len, &why);
+		for (segments_of(px, i, &it); next_segment(&it, &p, &len);) {
+			enum wg_msg t = classify(px, p, len);
 			struct session *s;
 
-			if (t == WG_MSG_INVALID) {
-				drop(px, why);
+			if (t == WG_MSG_INVALID)
 				continue;
-			}
 			s = t == WG_MSG_INITIATION ? NULL
 						   : session_find_pending(px->st, be,
 									  wg_receiver_index(t, p));
@@ -1660,8 +1680,9 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 	if (n < 0)
 		return;
 	for (int i = 0; i < n; i++) {
-		uint8_t *base = px->bufs + (size_t)i * BUF_SIZE;
-		size_t total = px->in[i].msg_len, seg;
+		struct segments it;
+		uint8_t *p;
+		size_t len;
 
 		if (px->in[i].msg_hdr.msg_flags & MSG_TRUNC) {
 			drop(px, DROP_TRUNCATED);
@@ -1679,17 +1700,11 @@ static void upstream_cb(struct ev_loop *loop, ev_io *w, int revents)
 			learn_bind(px, s, owner, &px->in_name[i], now);
 			be = owner;
 		}
-		seg = segment_size(px, i);
-		for (size_t off = 0; off < total; off += seg) {
-			uint8_t *p = base + off;
-			size_t len = total - off < seg ? total - off : seg;
-			enum drop_reason why;
-			enum wg_msg t = wg_classify(p, len, &why);
+		for (segments_of(px, i, &it); next_segment(&it, &p, &len);) {
+			enum wg_msg t = classify(px, p, len);
 
-			if (t == WG_MSG_INVALID) {
-				drop(px, why);
+			if (t == WG_MSG_INVALID)
 				continue;
-			}
 			if (!from_backend(px, s, be, t, p, now, NULL))
 				continue;
 			if (k == MAX_DGRAMS) {
