@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # tests/bench/benchlib.sh: helpers shared by the benchmarks in tests/bench/
-# (raw-pps.sh, latency.sh, handshakes.sh, throughput-nginx.sh,
-# callgrind.sh). Source it from bash after setting nothing; it sources
+# (raw-pps.sh, latency.sh, handshakes.sh, throughput.sh,
+# throughput-nginx.sh, callgrind.sh). Source it from bash after setting nothing; it sources
 # tests/e2e/lib.sh (the namespace topology) and adds:
 #
 #   bench_build_tools            compile udpgen, udpsink, udpping, hsgen
@@ -9,6 +9,9 @@
 #   bench_raw_host NAME client|backend ADDR
 #                                a namespace without WireGuard, veth to the
 #                                lb namespace's brc (client) or brb (backend)
+#   bench_raw_paths GEN_ADDR SINK_ADDR
+#                                gen and sink hosts, and the proxies of
+#                                $BENCH_PATHS in front of the sink
 #   bench_wglbd_conf FILE BACKEND_ADDR... [-- LINE...]
 #                                a wglbd config for raw load: relaxed limits
 #   bench_wglbd_start CONF [PREFIX...]  wglbd (optionally under PREFIX, e.g.
@@ -23,6 +26,9 @@
 #   bench_snmp NS FIELD          a "Udp:" counter of /proc/net/snmp in NS
 #   bench_sum_backends STATS KEY sum of KEY over the "stats: backend" lines
 #   bench_machine_json           nproc, cpu model, kernel as JSON members
+#   bench_iperf_phase LABEL PIDS CLIENT...
+#                                iperf3 through the tunnels of CLIENTs at once:
+#                                PHASE_BPS, and PHASE_CPU of PIDS
 #
 # Everything runs inside namespaces e2e_init's run creates; every process
 # started goes through e2e_bg, so e2e_cleanup stops it by pid.
@@ -72,6 +78,47 @@ bench_raw_host() {
 	e2e_veth "$ns" "$lbif" "$br"
 	ip -n "$ns" addr add "$addr/24" dev eth0
 	ip -n "$ns" route add 10.200.0.0/16 via "$gw"
+}
+
+# bench_raw_paths GEN_ADDR SINK_ADDR: the raw benchmarks' topology: host
+# "gen" (client side) and host "sink" (backend side), and, for the paths in
+# BENCH_PATHS, wglbd (session_timeout 60s) and nginx's stream proxy on
+# BENCH_NGINX_PORT, both in front of SINK_ADDR:BENCH_SINK_PORT. Sets
+# have_wglbd and have_nginx (1 when running) and NGINX_NOTE (why not).
+# shellcheck disable=SC2034 # have_wglbd, have_nginx, NGINX_NOTE: for the caller
+bench_raw_paths() {
+	local gen=$1 sink=$2
+	e2e_lb_ns
+	e2e_lb_routing on
+	bench_raw_host gen client "$gen"
+	bench_raw_host sink backend "$sink"
+	have_wglbd=0
+	have_nginx=0
+	NGINX_NOTE=
+	case " $BENCH_PATHS " in *" wglbd "*)
+		if e2e_find_wglbd; then
+			bench_wglbd_conf "$E2E_DIR/wglb.conf" "$sink:$BENCH_SINK_PORT" -- \
+				"session_timeout = 60s"
+			bench_wglbd_start "$E2E_DIR/wglb.conf"
+			have_wglbd=1
+		else
+			e2e_log "==> wglbd not found ($WGLBD): no wglbd results"
+		fi
+		;;
+	esac
+	case " $BENCH_PATHS " in *" nginx "*)
+		if bench_nginx_check; then
+			mkdir -p "$E2E_DIR/nginx"
+			bench_nginx_conf "$E2E_DIR/nginx/nginx.conf" "$BENCH_NGINX_PORT" \
+				"$sink:$BENCH_SINK_PORT"
+			bench_nginx_start "$E2E_DIR/nginx/nginx.conf" "$BENCH_NGINX_PORT" && have_nginx=1
+		fi
+		if [ "$have_nginx" = 0 ]; then
+			NGINX_NOTE=$BENCH_NGINX_WHY
+			e2e_log "==> nginx unavailable: $NGINX_NOTE"
+		fi
+		;;
+	esac
 }
 
 # bench_wglbd_conf FILE BACKEND_ADDR... [-- LINE...]: wglbd listening on
@@ -349,4 +396,36 @@ bench_sink_finish() {
 	done
 	e2e_stop_pid "$BENCH_SINK_PID"
 	grep '^rx_data=' "$BENCH_SINK_OUT" | tail -n 1
+}
+
+# bench_iperf_phase LABEL PIDS CLIENT...: every CLIENT runs iperf3 -t
+# BENCH_TIME (and BENCH_IPERF_ARGS) at once; sets PHASE_BPS (sum of received bits/s) and PHASE_CPU (CPU % of
+# the processes in PIDS, a space-separated list, or null).
+# shellcheck disable=SC2034 # PHASE_BPS, PHASE_CPU: for the caller
+bench_iperf_phase() {
+	local label=$1 pids=$2 c waitpids=() t0 t1 n0=0 n1
+	shift 2
+	e2e_log "==> $label: ${*} for ${BENCH_TIME}s"
+	# shellcheck disable=SC2086
+	[ -n "$pids" ] && n0=$(bench_cpu_ns $pids)
+	t0=$(date +%s.%N)
+	for c in "$@"; do
+		# shellcheck disable=SC2086
+		e2e_bg "${E2E_NS[$c]}" "$E2E_DIR/bench-$label-$c.json" \
+			timeout $((BENCH_TIME + 30)) iperf3 -c "$E2E_TUN4" \
+			-p $((5201 + (${E2E_IDX[$c]} - 1) % E2E_IPERF_SERVERS)) -t "$BENCH_TIME" -J ${BENCH_IPERF_ARGS:-}
+		waitpids+=("$E2E_LAST_PID")
+	done
+	for c in "${waitpids[@]}"; do wait "$c"; done
+	t1=$(date +%s.%N)
+	PHASE_BPS=0
+	for c in "$@"; do
+		PHASE_BPS=$((PHASE_BPS + $(e2e_iperf_field "$E2E_DIR/bench-$label-$c.json" bps)))
+	done
+	PHASE_CPU=null
+	if [ -n "$pids" ]; then
+		# shellcheck disable=SC2086
+		n1=$(bench_cpu_ns $pids)
+		PHASE_CPU=$(bench_cpu_pct "$n0" "$n1" "$t0" "$t1")
+	fi
 }

@@ -224,7 +224,8 @@ SECTIONS = {
                          "thread). CPU % is of one CPU."),
     "raw-pps": ("Raw forwarding rate (raw-pps.sh)", sec_raw,
                 "No WireGuard in the way: udpgen opens one session per source port (one 148-byte "
-                "initiation each; wglbd runs without public_key, limits relaxed), then sends 128-byte "
+                "initiation each, which udpsink answers as a backend would, so that each session has its "
+                "own socket in wglbd; wglbd runs without public_key, limits relaxed), then sends 128-byte "
                 "data messages at a fixed offered rate in sendmmsg batches paced every 1 ms; udpsink "
                 "counts what arrives. delivered/s is over the sender's run time; loss = 1 - "
                 "delivered/offered; CPU µs/pkt is the proxy's CPU time (user + system, until its queue "
@@ -234,7 +235,8 @@ SECTIONS = {
                 "*below* a proxy that moves that work to its own CPU."),
     "latency": ("Added latency (latency.sh)", sec_latency,
                 "udpping sends 64-byte data messages at 1 kpps on a fixed schedule to an echo server "
-                "(udpsink -e) and measures the round trip with CLOCK_MONOTONIC; added = the proxy's "
+                "(udpsink -e, which also answers the initiation that opens the session) and measures the "
+                "round trip with CLOCK_MONOTONIC; added = the proxy's "
                 "percentile minus the direct one. At this light load most of the added time is two "
                 "wake-ups of an idle process (the proxy's event loop), not its packet work."),
     "handshakes": ("Handshake initiations (handshakes.sh)", sec_handshakes,

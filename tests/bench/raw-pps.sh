@@ -45,37 +45,7 @@ SINK_ADDR=10.200.1.201
 GEN_ADDR=10.200.0.201
 
 e2e_log "==> raw pps: rates [$BENCH_RATES], ${BENCH_TIME}s each, $BENCH_PORTS ports, ${BENCH_SIZE}-byte datagrams, paths [$BENCH_PATHS]"
-e2e_lb_ns
-e2e_lb_routing on
-bench_raw_host gen client "$GEN_ADDR"
-bench_raw_host sink backend "$SINK_ADDR"
-
-have_wglbd=0
-case " $BENCH_PATHS " in *" wglbd "*)
-	if e2e_find_wglbd; then
-		bench_wglbd_conf "$E2E_DIR/wglb.conf" "$SINK_ADDR:$BENCH_SINK_PORT" -- \
-			"session_timeout = 60s"
-		bench_wglbd_start "$E2E_DIR/wglb.conf"
-		have_wglbd=1
-	else
-		e2e_log "==> wglbd not found ($WGLBD): no wglbd column"
-	fi
-	;;
-esac
-have_nginx=0
-NGINX_NOTE=
-case " $BENCH_PATHS " in *" nginx "*)
-	if bench_nginx_check; then
-		mkdir -p "$E2E_DIR/nginx"
-		bench_nginx_conf "$E2E_DIR/nginx/nginx.conf" "$BENCH_NGINX_PORT" "$SINK_ADDR:$BENCH_SINK_PORT"
-		bench_nginx_start "$E2E_DIR/nginx/nginx.conf" "$BENCH_NGINX_PORT" && have_nginx=1
-	fi
-	if [ "$have_nginx" = 0 ]; then
-		NGINX_NOTE=$BENCH_NGINX_WHY
-		e2e_log "==> nginx unavailable: $NGINX_NOTE"
-	fi
-	;;
-esac
+bench_raw_paths "$GEN_ADDR" "$SINK_ADDR"
 
 RESULTS=$E2E_DIR/results.tsv
 : >"$RESULTS"

@@ -39,37 +39,6 @@ have_wglbd=1
 e2e_find_wglbd || have_wglbd=0
 e2e_init
 
-# run_phase LABEL PIDS CLIENT...: every CLIENT runs iperf3 -t BENCH_TIME at
-# once; sets PHASE_BPS (sum of received bits/s) and PHASE_CPU (CPU % of
-# the processes in PIDS, a space-separated list, or null).
-run_phase() {
-	local label=$1 pids=$2 c waitpids=() t0 t1 n0=0 n1
-	shift 2
-	e2e_log "==> $label: ${*} for ${BENCH_TIME}s"
-	# shellcheck disable=SC2086
-	[ -n "$pids" ] && n0=$(bench_cpu_ns $pids)
-	t0=$(date +%s.%N)
-	for c in "$@"; do
-		# shellcheck disable=SC2086
-		e2e_bg "${E2E_NS[$c]}" "$E2E_DIR/bench-$label-$c.json" \
-			timeout $((BENCH_TIME + 30)) iperf3 -c "$E2E_TUN4" \
-			-p $((5201 + (${E2E_IDX[$c]} - 1) % E2E_IPERF_SERVERS)) -t "$BENCH_TIME" -J $BENCH_IPERF_ARGS
-		waitpids+=("$E2E_LAST_PID")
-	done
-	for c in "${waitpids[@]}"; do wait "$c"; done
-	t1=$(date +%s.%N)
-	PHASE_BPS=0
-	for c in "$@"; do
-		PHASE_BPS=$((PHASE_BPS + $(e2e_iperf_field "$E2E_DIR/bench-$label-$c.json" bps)))
-	done
-	PHASE_CPU=null
-	if [ -n "$pids" ]; then
-		# shellcheck disable=SC2086
-		n1=$(bench_cpu_ns $pids)
-		PHASE_CPU=$(bench_cpu_pct "$n0" "$n1" "$t0" "$t1")
-	fi
-}
-
 e2e_log "==> topology: $BENCH_BACKENDS backend(s); $BENCH_CLIENTS clients each direct, through wglbd, through nginx"
 e2e_lb_ns
 e2e_lb_routing on
@@ -119,25 +88,25 @@ done
 
 declare -A R=() CPU=()
 N=$BENCH_CLIENTS
-run_phase direct_1 "" "${DIRECT[0]}"
+bench_iperf_phase direct_1 "" "${DIRECT[0]}"
 R[direct_1]=$PHASE_BPS
 if [ "$have_wglbd" = 1 ]; then
-	run_phase wglbd_1 "$E2E_WGLBD_PID" "${LB[0]}"
+	bench_iperf_phase wglbd_1 "$E2E_WGLBD_PID" "${LB[0]}"
 	R[wglbd_1]=$PHASE_BPS CPU[wglbd_1]=$PHASE_CPU
 fi
 if [ "$have_nginx" = 1 ]; then
-	run_phase nginx_1 "$BENCH_NGINX_PID" "${NG[0]}"
+	bench_iperf_phase nginx_1 "$BENCH_NGINX_PID" "${NG[0]}"
 	R[nginx_1]=$PHASE_BPS CPU[nginx_1]=$PHASE_CPU
 fi
-run_phase "direct_$N" "" "${DIRECT[@]}"
+bench_iperf_phase "direct_$N" "" "${DIRECT[@]}"
 R[direct_n]=$PHASE_BPS
 if [ "$have_wglbd" = 1 ]; then
-	run_phase "wglbd_$N" "$E2E_WGLBD_PID" "${LB[@]}"
+	bench_iperf_phase "wglbd_$N" "$E2E_WGLBD_PID" "${LB[@]}"
 	R[wglbd_n]=$PHASE_BPS CPU[wglbd_n]=$PHASE_CPU
 	stats=$(e2e_wglbd_stats)
 fi
 if [ "$have_nginx" = 1 ]; then
-	run_phase "nginx_$N" "$BENCH_NGINX_PID" "${NG[@]}"
+	bench_iperf_phase "nginx_$N" "$BENCH_NGINX_PID" "${NG[@]}"
 	R[nginx_n]=$PHASE_BPS CPU[nginx_n]=$PHASE_CPU
 fi
 

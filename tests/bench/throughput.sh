@@ -14,8 +14,8 @@
 # Output: a table, then one line of JSON starting with {"bench":"throughput".
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-# shellcheck source=tests/e2e/lib.sh
-. "$HERE/../e2e/lib.sh"
+# shellcheck source=tests/bench/benchlib.sh
+. "$HERE/benchlib.sh"
 
 BENCH_TIME=${BENCH_TIME:-10}
 BENCH_BACKENDS=${BENCH_BACKENDS:-1}
@@ -26,39 +26,6 @@ e2e_require_root_and_tools
 have_wglbd=1
 e2e_find_wglbd || have_wglbd=0
 e2e_init
-
-# cpu_ticks PID: user+system clock ticks used so far
-cpu_ticks() {
-	awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
-}
-
-# run_phase LABEL CLIENT...: all CLIENTs run iperf3 -t BENCH_TIME at once;
-# sets PHASE_BPS (sum of received bits/s) and PHASE_CPU (wglbd cpu %).
-run_phase() {
-	local label=$1 c pids=() t0 t1 ticks0=0 ticks1 hz
-	shift
-	e2e_log "==> $label: ${*} for ${BENCH_TIME}s"
-	[ -n "$E2E_WGLBD_PID" ] && ticks0=$(cpu_ticks "$E2E_WGLBD_PID")
-	t0=$(date +%s.%N)
-	for c in "$@"; do
-		e2e_bg "${E2E_NS[$c]}" "$E2E_DIR/bench-$label-$c.json" \
-			timeout $((BENCH_TIME + 30)) iperf3 -c "$E2E_TUN4" \
-			-p $((5201 + (${E2E_IDX[$c]} - 1) % E2E_IPERF_SERVERS)) -t "$BENCH_TIME" -J
-		pids+=("$E2E_LAST_PID")
-	done
-	for c in "${pids[@]}"; do wait "$c"; done
-	t1=$(date +%s.%N)
-	PHASE_BPS=0
-	for c in "$@"; do
-		PHASE_BPS=$((PHASE_BPS + $(e2e_iperf_field "$E2E_DIR/bench-$label-$c.json" bps)))
-	done
-	PHASE_CPU=null
-	if [ -n "$E2E_WGLBD_PID" ]; then
-		ticks1=$(cpu_ticks "$E2E_WGLBD_PID")
-		hz=$(getconf CLK_TCK)
-		PHASE_CPU=$(python3 -c "print(round(100.0 * ($ticks1 - $ticks0) / $hz / ($t1 - $t0), 1))")
-	fi
-}
 
 e2e_log "==> topology: $BENCH_BACKENDS backend(s), $BENCH_CLIENTS direct + $BENCH_CLIENTS balanced clients"
 e2e_lb_ns
@@ -85,15 +52,15 @@ for c in "${DIRECT[@]}" "${LB[@]}"; do
 done
 
 declare -A R=() CPU=()
-run_phase direct_1 "${DIRECT[0]}"
+bench_iperf_phase direct_1 "" "${DIRECT[0]}"
 R[direct_1]=$PHASE_BPS
-run_phase "direct_$BENCH_CLIENTS" "${DIRECT[@]}"
+bench_iperf_phase "direct_$BENCH_CLIENTS" "" "${DIRECT[@]}"
 R[direct_n]=$PHASE_BPS
 if [ "$have_wglbd" = 1 ]; then
-	run_phase wglbd_1 "${LB[0]}"
+	bench_iperf_phase wglbd_1 "$E2E_WGLBD_PID" "${LB[0]}"
 	R[wglbd_1]=$PHASE_BPS
 	CPU[wglbd_1]=$PHASE_CPU
-	run_phase "wglbd_$BENCH_CLIENTS" "${LB[@]}"
+	bench_iperf_phase "wglbd_$BENCH_CLIENTS" "$E2E_WGLBD_PID" "${LB[@]}"
 	R[wglbd_n]=$PHASE_BPS
 	CPU[wglbd_n]=$PHASE_CPU
 	spread=""
